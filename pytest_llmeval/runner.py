@@ -13,7 +13,7 @@ from pathlib import Path
 from pytest_llmeval.adapters.in_context import adapt
 from pytest_llmeval.adapters.spec import ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL, RequestState
 from pytest_llmeval.adapters.window import ContextWindow
-from pytest_llmeval.clients.base import Client
+from pytest_llmeval.clients.base import Client, stream
 from pytest_llmeval.errors import ClientError, LLMEvalError
 from pytest_llmeval.gates import pick_stat
 from pytest_llmeval.metrics.basic import efficiency_stats, max_prob_stats, reference_stats
@@ -94,7 +94,7 @@ def instance_stats(group: list[RequestState], run_spec: RunSpec, window: Context
 
 def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path: Path, suite: str,
             max_eval_instances: int | None = None, progress: Progress | None = None,
-            chunk_size: int = 64, window: ContextWindow | None = None) -> RunResult:
+            window: ContextWindow | None = None) -> RunResult:
     """Run one RunSpec. ``window`` (the deployment's tokenizer and limits) fits prompts into the
     context window and counts prompt tokens; without one, prompts go as built."""
     started = time.perf_counter()
@@ -110,15 +110,14 @@ def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path
         log.info("%s: %d perturbed copies added", run_spec.name, len(instances) - before)
     states = adapt(spec, instances, window)
     log.info("%s: %d requests", run_spec.name, len(states))
-    hits = 0
-    for start in range(0, len(states), chunk_size):
-        chunk = states[start:start + chunk_size]
-        results = client.generate([s.request for s in chunk])
-        for state, answer in zip(chunk, results):
-            state.result = answer
+    hits = done = 0
+    for indices, answers in stream(client, [s.request for s in states]):
+        for i, answer in zip(indices, answers):
+            states[i].result = answer
             hits += int(answer.cached)
+        done += len(indices)
         if progress is not None:
-            progress(min(start + chunk_size, len(states)), len(states))
+            progress(done, len(states))
     failures = [f"{s.instance.id}: {s.result.error}" for s in states if s.result is not None and not s.result.success]
     groups = group_states(states)
     directory = run_dir(output_path, suite, run_spec.name)

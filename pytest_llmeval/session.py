@@ -72,17 +72,22 @@ class LLMEvalSession:
                                              client)
         return self.handles[name]
 
-    def tokenizer(self, name: str) -> Any:
-        """The deployment's tokenizer (from its tokenizer config, else its local client)."""
+    def tokenizer(self, name: str, *, counting: bool = False) -> Any:
+        """The deployment's tokenizer (from its tokenizer config, else its local client).
+
+        ``counting``: only token ids are needed (fitting and counting prompts), which a
+        ``tokenizer.json`` gives without importing transformers.
+        """
         deployment = self.registry.deployment(name)
         config = self.registry.tokenizers.get(deployment.tokenizer_name or "")
         from pytest_llmeval.clients.huggingface import HuggingFaceClient, HuggingFaceTokenizer
 
         if config is not None:
-            return HuggingFaceTokenizer(**config.tokenizer_spec.args).load()
+            tokenizer = HuggingFaceTokenizer(**config.tokenizer_spec.args)
+            return tokenizer.counter() if counting else tokenizer.load()
         client = self.handle(name).client.client
         if isinstance(client, HuggingFaceClient):
-            return client.tokenizer
+            return client.token_counter if counting else client.tokenizer
         raise ConfigError(f"deployment {name!r} has no tokenizer_name with a tokenizer config",
                           file=deployment.source, entry=name, field="tokenizer_name")
 
@@ -94,7 +99,7 @@ class LLMEvalSession:
         if (deployment.tokenizer_name or "") not in self.registry.tokenizers and not local:
             return None
         try:
-            tokenizer = self.tokenizer(name)
+            tokenizer = self.tokenizer(name, counting=True)
         except (OSError, ValueError, ImportError, LLMEvalError) as exc:  # e.g. a hub tokenizer while offline
             log.warning("%s: tokenizer unavailable (%s); prompts are neither fitted nor counted", name, exc)
             return None

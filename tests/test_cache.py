@@ -253,3 +253,39 @@ def test_concurrent_writers(tmp_path: Path) -> None:
     assert time.monotonic() - started < 60
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+class Streaming(Scripted):
+    """Plans its own batches over the whole list (like the Hugging Face client) and yields them."""
+
+    def generate_stream(self, requests: Sequence[Request]) -> Any:
+        order = sorted(range(len(requests)), key=lambda i: requests[i].prompt, reverse=True)
+        for start in range(0, len(order), self.batch_hint):
+            batch = order[start:start + self.batch_hint]
+            yield batch, self.generate([requests[i] for i in batch])
+
+
+def test_a_streaming_client_sees_every_miss_at_once_and_each_batch_is_stored(cache: RequestCache) -> None:
+    requests = [_request(n) for n in range(5)]
+    _caching(cache, Scripted())[0].generate(requests[:1])
+    client = Streaming(batch_hint=2, raise_on_call=2)
+    caching, _ = _caching(cache, client)
+    with pytest.raises(KeyboardInterrupt):
+        caching.generate(requests)
+    assert client.calls == [["prompt 4", "prompt 3"], ["prompt 2", "prompt 1"]]
+    assert cache.count() == 3  # the hit, then the first batch, stored before the second ran
+
+    resumed = Streaming(batch_hint=2)
+    results = _caching(cache, resumed)[0].generate(requests)
+    assert [r.text for r in results] == [f"answer:prompt {n}" for n in range(5)]
+    assert [r.cached for r in results] == [True, False, False, True, True]
+    assert resumed.calls == [["prompt 2", "prompt 1"]]
+
+
+def test_stream_reports_hits_first_then_batches(cache: RequestCache) -> None:
+    requests = [_request(n) for n in range(4)]
+    _caching(cache, Scripted())[0].generate([requests[1], requests[3]])
+    caching, _ = _caching(cache, Streaming(batch_hint=1))
+    batches = list(caching.generate_stream(requests))
+    assert [indices for indices, _ in batches] == [[1, 3], [2], [0]]
+    assert [[r.cached for r in results] for _, results in batches] == [[True, True], [False], [False]]

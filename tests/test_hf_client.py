@@ -61,6 +61,7 @@ def test_shared_prefix_gives_the_full_prompt_logprobs(clients: tuple[HuggingFace
     full, shared = clients
     expected, got = full.generate(mmlu_requests), shared.generate(mmlu_requests)
     assert got[0].raw_response["shared_prefix_tokens"] > 200
+    assert shared.model._llmeval_prefix_attention is True  # the prefix was attended to where it was stored
     for a, b in zip(expected, got, strict=True):
         assert a.text == b.text
         top_a, top_b = a.completions[0].tokens[0].top_logprobs, b.completions[0].tokens[0].top_logprobs
@@ -84,6 +85,22 @@ def test_shared_prefix_scoring_and_generation_match(clients: tuple[HuggingFaceCl
     for a, b in zip(full.generate(generation), shared.generate(generation), strict=True):
         assert a.text == b.text and "Question" not in a.text
         assert a.completions[0].logprob == pytest.approx(b.completions[0].logprob, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_prompt_tokens_are_counted_without_transformers_as_with_it(mmlu_requests: list[Request]) -> None:
+    from pytest_llmeval.clients.token_counter import TokenCounter
+
+    client = make_client(Registry.load().deployment(DEFAULT_MODEL), Credentials())
+    assert isinstance(client, HuggingFaceClient)
+    counter, tokenizer = client.token_counter, client.tokenizer
+    assert isinstance(counter, TokenCounter)
+    texts = [r.prompt for r in mmlu_requests] + ["  odd  spacing\n\ttabs <|im_start|> é ü 中文"]
+    for text in texts:
+        assert counter.encode(text) == tokenizer.encode(text, add_special_tokens=False)
+    assert counter.count_many(texts) == [len(tokenizer.encode(t, add_special_tokens=False)) for t in texts]
+    ids = tokenizer.encode(texts[0], add_special_tokens=False)[-20:]
+    assert counter.decode(ids) == tokenizer.decode(ids)
 
 
 @pytest.mark.slow

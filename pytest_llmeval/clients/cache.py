@@ -14,11 +14,11 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.clients.base import Client, batch_hint, client_identity
+from pytest_llmeval.clients.base import Client, Finished, client_identity, collect, stream
 from pytest_llmeval.requests import Request, RequestResult
 
 log = logging.getLogger("pytest_llmeval.cache")
@@ -147,36 +147,35 @@ class CachingClient:
         return self._identity
 
     def generate(self, requests: Sequence[Request]) -> list[RequestResult]:
-        results: list[RequestResult | None] = [None] * len(requests)
+        return collect(self.generate_stream(requests), len(requests))
+
+    def generate_stream(self, requests: Sequence[Request]) -> Iterator[Finished]:
+        """Cached results first (read in bulk), then the model's, each batch stored as it finishes."""
         keys: list[str] = []
+        missing = list(range(len(requests)))
         if self.cache is not None:
             keys = [cache_key(self.deployment, self.identity, r) for r in requests]
             stored = self.cache.get_many(keys)
-            for i, key in enumerate(keys):
-                if key in stored:
-                    result = stored[key]
-                    result.cached = True
-                    results[i] = result
-        missing = [i for i, r in enumerate(results) if r is None]
+            hits = [i for i, key in enumerate(keys) if key in stored]
+            for i in hits:
+                stored[keys[i]].cached = True
+            missing = [i for i, key in enumerate(keys) if key not in stored]
+            if requests:
+                log.info("%s: %d of %d requests served from the cache", self.deployment, len(hits), len(requests))
+            if hits:
+                yield hits, [stored[keys[i]] for i in hits]
         self.hits += len(requests) - len(missing)
         self.misses += len(missing)
-        if self.cache is not None and requests:
-            log.info("%s: %d of %d requests served from the cache", self.deployment,
-                     len(requests) - len(missing), len(requests))
-        if missing:
-            step = batch_hint(self.client)
-            for start in range(0, len(missing), step):
-                chunk = missing[start:start + step]
-                answers = self.client.generate([requests[i] for i in chunk])
-                if len(answers) != len(chunk):
-                    raise RuntimeError(
-                        f"{self.deployment}: client returned {len(answers)} results for {len(chunk)} requests")
-                for i, answer in zip(chunk, answers):
-                    answer.cached = False
-                    results[i] = answer
-                if self.cache is not None:
-                    self.cache.put_many(
-                        (keys[i], self.deployment, requests[i], results[i])  # type: ignore[misc]
-                        for i in chunk if results[i] is not None and results[i].success  # type: ignore[union-attr]
-                    )
-        return [r for r in results if r is not None]
+        if not missing:
+            return
+        for positions, answers in stream(self.client, [requests[i] for i in missing]):
+            if len(answers) != len(positions):
+                raise RuntimeError(
+                    f"{self.deployment}: client returned {len(answers)} results for {len(positions)} requests")
+            indices = [missing[p] for p in positions]
+            for answer in answers:
+                answer.cached = False
+            if self.cache is not None:
+                self.cache.put_many((keys[i], self.deployment, requests[i], answer)
+                                    for i, answer in zip(indices, answers) if answer.success)
+            yield indices, answers

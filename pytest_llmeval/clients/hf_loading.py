@@ -18,6 +18,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from pytest_llmeval.clients.token_counter import light_counter
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.paths import file_sha256, user_cache_dir
 
@@ -150,6 +151,24 @@ def load_tokenizer(source: WeightsSource, *, slow: bool = False, trust_remote_co
             )
             _TOKENIZERS[key] = tokenizer
         return _TOKENIZERS[key]
+
+
+def load_token_counter(source: WeightsSource, *, slow: bool = False, trust_remote_code: bool = False) -> Any:
+    """What fitting and counting prompts needs: token ids from ``tokenizer.json`` through the
+    light ``tokenizers`` library when the folder allows it (no transformers import), else the
+    full tokenizer."""
+    def full() -> Any:
+        return load_tokenizer(source, slow=slow, trust_remote_code=trust_remote_code)
+
+    if slow or trust_remote_code:
+        return full()
+    key = ("counter", source)
+    with _LOCK:
+        if key not in _TOKENIZERS:
+            local = source.gguf_file is not None or Path(source.path).is_dir()
+            _TOKENIZERS[key] = light_counter(Path(loadable_path(source)), full) if local else None
+        counter = _TOKENIZERS[key]
+    return counter if counter is not None else full()
 
 
 def load_model(source: WeightsSource, kwargs: dict[str, Any], device: str) -> Any:

@@ -12,12 +12,15 @@ import copy
 import logging
 import os
 import re
+import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.clients import hf_loading
+from pytest_llmeval.clients import hf_loading, prefix_attention
+from pytest_llmeval.clients.base import Finished, collect
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.requests import GeneratedOutput, Message, Request, RequestResult, Token, truncate_at_stop
 
@@ -93,12 +96,21 @@ class HuggingFaceClient:
         return tokenizer
 
     @property
+    def token_counter(self) -> Any:
+        """The tokenizer's ids for counting and fitting prompts, without importing transformers
+        where the tokenizer folder allows it."""
+        return hf_loading.load_token_counter(self.source, slow=self.slow_tokenizer,
+                                             trust_remote_code=self.trust_remote_code)
+
+    @property
     def model(self) -> Any:
         return hf_loading.load_model(self.source, self._model_kwargs(), self._device())
 
     def _device(self) -> str:
         if self.device:
             return self.device
+        if not _gpu_driver_present():
+            return "cpu"  # decided without importing torch, so a cached run stays light
         import torch
 
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -155,11 +167,14 @@ class HuggingFaceClient:
     # --- generation ---------------------------------------------------------------------------
 
     def generate(self, requests: Sequence[Request]) -> list[RequestResult]:
+        return collect(self.generate_stream(requests), len(requests))
+
+    def generate_stream(self, requests: Sequence[Request]) -> Iterator[Finished]:
+        """Plan batches over every request, run them, and hand back each batch when done."""
         _limit_threads()
         tokenizer = self.tokenizer
         texts = [self.render(r) for r in requests]
-        encoded = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
-        results: list[RequestResult | None] = [None] * len(requests)
+        encoded: list[list[int]] = list(tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else []
         # Requests that ask for the same kind of decoding run together; within those, requests
         # sharing a long token prefix (instructions, in-context examples) compute it once.
         groups: dict[tuple[Any, ...], list[int]] = {}
@@ -176,15 +191,15 @@ class HuggingFaceClient:
                     started = time.perf_counter()
                     outputs = self._run_with_backoff(batch, requests, encoded, prefix)
                     elapsed = (time.perf_counter() - started) / len(batch)
-                    for i, completions in zip(batch, outputs):
-                        results[i] = RequestResult(
+                    yield batch, [
+                        RequestResult(
                             success=True, completions=completions, request_time=elapsed,
-                            request_datetime=int(time.time()),
-                            raw_request={"prompt": texts[i]},
+                            request_datetime=int(time.time()), raw_request={"prompt": texts[i]},
                             raw_response={"completions": [c.finish_reason for c in completions],
                                           "num_prompt_tokens": len(encoded[i]), "shared_prefix_tokens": prefix_len},
                         )
-        return [r for r in results if r is not None]
+                        for i, completions in zip(batch, outputs)
+                    ]
 
     def _run_with_backoff(self, batch: list[int], requests: Sequence[Request], encoded: list[list[int]],
                           prefix: SharedPrefix | None) -> list[list[GeneratedOutput]]:
@@ -236,7 +251,8 @@ class HuggingFaceClient:
         with torch.inference_mode():
             output = model(input_ids=input_ids, use_cache=True, logits_to_keep=0 if scoring else 1)
         logprobs = torch.log_softmax(output.logits[0].float(), dim=-1)
-        prefix = SharedPrefix(ids=ids, cache=output.past_key_values, logprobs=logprobs)
+        prefix = SharedPrefix(ids=ids, cache=output.past_key_values, logprobs=logprobs,
+                              attention=PrefixKV.of(output.past_key_values))
         self._prefixes[key] = prefix
         while len(self._prefixes) > 2:
             self._prefixes.pop(next(iter(self._prefixes)))
@@ -263,23 +279,52 @@ class HuggingFaceClient:
             attention[row, start + width - len(tails[row]):] = 1
         device = model.device
         input_ids, attention = input_ids.to(device), attention.to(device)
-        cache = prefix.expanded(len(tails)) if prefix is not None else None
         if first.echo_prompt and first.max_tokens == 0:
-            return self._score_prompts(model, input_ids, attention, encoded, first.top_k_per_token, prefix, cache)
+            return self._score_prompts(model, input_ids, attention, encoded, first.top_k_per_token, prefix)
         if first.max_tokens == 1 and first.temperature == 0 and first.num_completions == 1:
-            return self._one_token(model, input_ids, attention, first.top_k_per_token, start, cache)
+            return self._one_token(model, input_ids, attention, first.top_k_per_token, prefix)
+        cache = prefix.expanded(len(tails)) if prefix is not None else None
         return self._generate(model, tokenizer, input_ids, attention, first, pad_id, cache)
 
-    def _one_token(self, model: Any, input_ids: Any, attention: Any, top_k: int, start: int = 0,
-                   cache: Any = None) -> list[list[GeneratedOutput]]:
-        """One greedy token: a forward pass over what is not cached, projecting only the last
+    def _forward(self, model: Any, input_ids: Any, attention: Any, prefix: SharedPrefix | None,
+                 logits_to_keep: int) -> Any:
+        """Logits for the tokens after the shared prefix (the last ``logits_to_keep``, or all).
+
+        The prefix's keys and values are attended to where they are, once for the whole batch
+        (see :mod:`prefix_attention`); a model whose attention that path cannot reproduce gets
+        a per-batch copy of the prefix cache instead, with the same results.
+        """
+        import torch
+
+        start = len(prefix.ids) if prefix is not None else 0
+        tail_ids, positions = input_ids[:, start:], _positions(attention)[:, start:]
+        with torch.inference_mode():
+            if prefix is not None and prefix.attention is not None and _prefix_attention_on(model):
+                batch = prefix.attention.batch(attention[:, start:].bool())
+                try:
+                    logits = model(input_ids=tail_ids, attention_mask=batch.tail_mask(), position_ids=positions,
+                                   use_cache=False, logits_to_keep=logits_to_keep,
+                                   **{prefix_attention.KWARG: batch}).logits
+                except prefix_attention.Unsupported as exc:
+                    logits, reason = None, str(exc)
+                else:
+                    reason = f"{batch.calls} of {len(batch.keys)} layers used it"
+                if logits is not None and batch.calls == len(batch.keys):
+                    return logits
+                log.info("shared-prefix attention is off for this model (%s); copying the prefix cache", reason)
+                prefix_attention.disable(model)
+                model._llmeval_prefix_attention = False
+            cache = prefix.expanded(input_ids.shape[0]) if prefix is not None else None
+            return model(input_ids=tail_ids, attention_mask=attention, position_ids=positions,
+                         past_key_values=cache, logits_to_keep=logits_to_keep).logits
+
+    def _one_token(self, model: Any, input_ids: Any, attention: Any, top_k: int,
+                   prefix: SharedPrefix | None = None) -> list[list[GeneratedOutput]]:
+        """One greedy token: a forward pass over what is not shared, projecting only the last
         position to the vocabulary."""
         import torch
 
-        with torch.inference_mode():
-            logits = model(input_ids=input_ids[:, start:], attention_mask=attention,
-                           position_ids=_positions(attention)[:, start:], past_key_values=cache,
-                           logits_to_keep=1).logits[:, -1, :]
+        logits = self._forward(model, input_ids, attention, prefix, 1)[:, -1, :]
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         outputs = []
         eos_ids = _eos_ids(model, self.tokenizer)
@@ -342,14 +387,12 @@ class HuggingFaceClient:
         return per_request
 
     def _score_prompts(self, model: Any, input_ids: Any, attention: Any, encoded: list[list[int]], top_k: int,
-                       prefix: SharedPrefix | None = None, cache: Any = None) -> list[list[GeneratedOutput]]:
+                       prefix: SharedPrefix | None = None) -> list[list[GeneratedOutput]]:
         """Log-probabilities of the prompt's own tokens (``echo_prompt`` with 0 new tokens)."""
         import torch
 
         start = len(prefix.ids) if prefix is not None else 0
-        with torch.inference_mode():
-            logits = model(input_ids=input_ids[:, start:], attention_mask=attention,
-                           position_ids=_positions(attention)[:, start:], past_key_values=cache).logits
+        logits = self._forward(model, input_ids, attention, prefix, 0)
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         width = input_ids.shape[1] - start
         outputs = []
@@ -396,6 +439,7 @@ class SharedPrefix:
     ids: list[int]
     cache: Any
     logprobs: Any
+    attention: PrefixKV | None = None
 
     def expanded(self, batch: int) -> Any:
         """A private copy of the cache, repeated for every row of a batch."""
@@ -403,6 +447,31 @@ class SharedPrefix:
         if batch > 1:
             cache.batch_repeat_interleave(batch)
         return cache
+
+
+@dataclass
+class PrefixKV:
+    """The prefix's keys and values, layer by layer, as the shared-prefix attention reads them."""
+
+    keys: list[Any]
+    values: list[Any]
+
+    @classmethod
+    def of(cls, cache: Any) -> PrefixKV | None:
+        layers = getattr(cache, "layers", None)
+        if not layers or not all(hasattr(layer, "keys") and hasattr(layer, "values") for layer in layers):
+            return None
+        return cls([layer.keys for layer in layers], [layer.values for layer in layers])
+
+    def batch(self, valid: Any) -> prefix_attention.PrefixBatch:
+        return prefix_attention.PrefixBatch(self.keys, self.values, valid)
+
+
+def _prefix_attention_on(model: Any) -> bool:
+    """Whether the model runs the shared-prefix attention (switched on at first use)."""
+    if getattr(model, "_llmeval_prefix_attention", None) is None:
+        model._llmeval_prefix_attention = prefix_attention.enable(model)
+    return bool(model._llmeval_prefix_attention)
 
 
 def prefix_groups(indices: list[int], encoded: list[list[int]], minimum: int) -> list[tuple[int, list[int]]]:
@@ -478,6 +547,13 @@ def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
     return ids
 
 
+def _gpu_driver_present() -> bool:
+    """False only where no GPU can be in use: Linux with neither an NVIDIA nor a ROCm driver."""
+    if sys.platform != "linux":
+        return True
+    return any(Path(p).exists() for p in ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/kfd"))
+
+
 def _quantization_config(spec: str | dict[str, Any]) -> Any:
     import transformers
 
@@ -533,3 +609,6 @@ class HuggingFaceTokenizer:
 
     def load(self) -> Any:
         return hf_loading.load_tokenizer(self.source, slow=self.slow, trust_remote_code=self.trust_remote_code)
+
+    def counter(self) -> Any:
+        return hf_loading.load_token_counter(self.source, slow=self.slow, trust_remote_code=self.trust_remote_code)

@@ -1,0 +1,121 @@
+"""Attention over a shared prefix that is stored once, not copied for every row of a batch.
+
+The run's instructions and in-context examples are computed once (one key/value tensor per
+layer, batch size 1). The requests' own tokens then attend to that prefix and, causally, to
+themselves: the prefix's keys are broadcast to the batch inside one matrix product, so no
+per-batch copy of the cache is made and no cache grows during the forward pass.
+
+It plugs into transformers' attention registry under :data:`NAME`; without a prefix in the
+call it hands over to transformers' own SDPA attention, so the model behaves as before for
+every other use. :func:`enable` switches a model over only when it uses SDPA and its attention
+modules honour the registry (checked on a real forward pass by the caller).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+NAME = "llmeval_shared_prefix"
+KWARG = "llmeval_prefix"
+
+_REGISTERED = False
+
+
+class Unsupported(RuntimeError):
+    """The model's attention has a feature this path does not reproduce (sliding windows,
+    soft-capping, attention sinks); the caller falls back to a copied cache."""
+
+
+@dataclass
+class PrefixBatch:
+    """What one forward pass needs: the prefix's keys and values per layer (each
+    ``[1, kv_heads, prefix, head_dim]``) and which of each row's own tokens are real
+    (``[batch, width]``, rows left-padded)."""
+
+    keys: list[Any]
+    values: list[Any]
+    valid: Any
+    calls: int = 0
+
+    def tail_mask(self) -> Any:
+        """``[batch, 1, width, width]``: causal over each row's own tokens, pads hidden."""
+        import torch
+
+        width = self.valid.shape[1]
+        causal = torch.ones(width, width, dtype=torch.bool, device=self.valid.device).tril_()
+        return (causal[None] & self.valid[:, None, :])[:, None]
+
+
+def _register() -> None:
+    global _REGISTERED
+    if _REGISTERED:
+        return
+    from transformers import AttentionInterface, AttentionMaskInterface
+    from transformers.masking_utils import sdpa_mask
+
+    AttentionInterface.register(NAME, shared_prefix_attention)
+    AttentionMaskInterface.register(NAME, sdpa_mask)
+    _REGISTERED = True
+
+
+def enable(model: Any) -> bool:
+    """Switch ``model`` to this attention if it runs SDPA; True when it now does."""
+    config = getattr(model, "config", None)
+    current = getattr(config, "_attn_implementation", None)
+    if current == NAME:
+        return True
+    if current != "sdpa" or not hasattr(model, "set_attn_implementation"):
+        return False
+    _register()
+    try:
+        model.set_attn_implementation(NAME)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return bool(getattr(model.config, "_attn_implementation", None) == NAME)
+
+
+def disable(model: Any) -> None:
+    """Back to SDPA (for models whose attention modules turned out not to call the registry)."""
+    if getattr(getattr(model, "config", None), "_attn_implementation", None) == NAME:
+        model.set_attn_implementation("sdpa")
+
+
+def shared_prefix_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
+                            scaling: float | None = None, dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
+    """Softmax attention of the new tokens over ``prefix + own tokens``.
+
+    ``query`` is ``[batch, heads, width, head_dim]``; ``key``/``value`` are the new tokens'
+    own (``[batch, kv_heads, width, head_dim]``). Query heads are grouped under their key/value
+    head, so grouped-query attention needs no repeated keys. Returns ``[batch, width, heads,
+    head_dim]`` as transformers' attention functions do.
+    """
+    import torch
+
+    prefix: PrefixBatch | None = kwargs.pop(KWARG, None)
+    if prefix is None:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        output, _ = sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling,
+                                           dropout=dropout, **kwargs)
+        return output, None
+    unsupported = [name for name in ("sliding_window", "softcap", "s_aux") if kwargs.get(name) is not None]
+    if unsupported:
+        raise Unsupported(f"shared-prefix attention does not handle {', '.join(unsupported)}")
+    prefix.calls += 1
+    layer = module.layer_idx
+    prefix_keys, prefix_values = prefix.keys[layer], prefix.values[layer]
+    batch, heads, width, head_dim = query.shape
+    kv_heads = key.shape[1]
+    group = heads // kv_heads
+    length = prefix_keys.shape[2]
+    scale = head_dim ** -0.5 if scaling is None else scaling
+    grouped = (query * scale).reshape(batch, kv_heads, group * width, head_dim)
+    keys = torch.cat([prefix_keys.expand(batch, -1, -1, -1), key], dim=2)
+    values = torch.cat([prefix_values.expand(batch, -1, -1, -1), value], dim=2)
+    scores = torch.matmul(grouped, keys.transpose(2, 3))
+    own = scores.view(batch, kv_heads, group, width, length + width)[..., length:]
+    own.masked_fill_(~attention_mask.view(batch, 1, 1, width, width), float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    output = torch.matmul(weights, values).reshape(batch, heads, width, head_dim)
+    return output.transpose(1, 2).contiguous(), None
