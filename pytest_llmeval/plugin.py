@@ -15,6 +15,7 @@ from pytest_llmeval.errors import LLMEvalError
 from pytest_llmeval.games.items import GameFixture, collect_games_file
 from pytest_llmeval.games.report import write_games_summary
 from pytest_llmeval.gpus import pin_worker_gpu
+from pytest_llmeval.heap import freeze_for_exit
 from pytest_llmeval.model import ModelHandle
 from pytest_llmeval.registry.models import ModelMetadata
 from pytest_llmeval.report.collector import REPORT_KEY, ReportSession, get_report
@@ -41,6 +42,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SESSION_KEY] = LLMEvalSession.from_config(config)
     config.stash[REPORT_KEY] = ReportSession.from_config(config, config.stash[SESSION_KEY].settings)
     config.pluginmanager.register(config.stash[REPORT_KEY], "llmeval-report")  # its logreport hook needs the config
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    freeze_for_exit(config)
 
 
 def get_session(config: pytest.Config) -> LLMEvalSession:
