@@ -6,6 +6,7 @@ a model is loaded at most once per process and shared by all items that use it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
@@ -65,9 +66,9 @@ class LLMEvalSession:
         if name not in self.handles:
             deployment = self.registry.deployment(name)
             check_client_spec(deployment)
-            identity = identity_for(deployment, self.credentials) if self.cache is not None else None
-            client = CachingClient(deployment.name, lambda: make_client(deployment, self.credentials), identity,
-                                   self.cache)
+            build = functools.cache(lambda: make_client(deployment, self.credentials))  # built once, lazily
+            identity = identity_for(deployment, self.credentials, build) if self.cache is not None else None
+            client = CachingClient(deployment.name, build, identity, self.cache)
             self.handles[name] = ModelHandle(deployment, self.registry.model_metadata(deployment.model_name),
                                              client)
         return self.handles[name]

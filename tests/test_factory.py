@@ -18,7 +18,7 @@ from pytest_llmeval.clients.huggingface import HuggingFaceClient
 from pytest_llmeval.clients.openai_compatible import OpenAICompatibleClient
 from pytest_llmeval.clients.python_callable import CallableClient
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.registry import ModelDeployment, ObjectSpec, Registry
+from pytest_llmeval.registry import DEFAULT_MODEL, ModelDeployment, ObjectSpec, Registry
 from pytest_llmeval.requests import Request
 
 SOURCE = "/prod_env/model_deployments.yaml"
@@ -276,3 +276,25 @@ def test_identity_for_never_holds_the_key(monkeypatch: pytest.MonkeyPatch) -> No
     identity = identity_for(_openai_deployment(), Credentials())
     assert identity is not None and identity["model"] == "gpt-4o-mini-2024-07-18"
     assert SECRET not in json.dumps(identity)
+
+
+def test_a_built_in_client_is_built_once_for_identity_and_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_llmeval.clients import factory
+
+    built: list[object] = []
+    real = factory.make_client
+
+    def counting(deployment: object, credentials: Credentials) -> object:
+        built.append(real(deployment, credentials))  # type: ignore[arg-type]
+        return built[-1]
+
+    monkeypatch.setattr("pytest_llmeval.session.make_client", counting)
+    from pytest_llmeval.clients.cache import RequestCache
+    from pytest_llmeval.scenarios import DataLocator
+    from pytest_llmeval.session import LLMEvalSession
+
+    session = LLMEvalSession(None, Registry.load(), Credentials(), DataLocator.from_settings(None),  # type: ignore[arg-type]
+                             RequestCache(tmp_path / "requests.sqlite"), [DEFAULT_MODEL])
+    handle = session.handle(DEFAULT_MODEL)
+    assert handle.client.identity["dtype"] == "float32"
+    assert handle.client.client is built[0] and len(built) == 1

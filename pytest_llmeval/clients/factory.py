@@ -6,6 +6,7 @@ Anything else must be an importable Python object honouring the ``generate`` con
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pytest_llmeval.clients.base import Client, client_identity
@@ -66,16 +67,18 @@ def check_client_spec(deployment: ModelDeployment) -> None:
     _locate(deployment)
 
 
-def identity_for(deployment: ModelDeployment, credentials: Credentials) -> dict[str, Any] | None:
+def identity_for(deployment: ModelDeployment, credentials: Credentials,
+                 build: Callable[[], Client] | None = None) -> dict[str, Any] | None:
     """The cache identity, known without building a user's client (which may load a model).
 
     Built-in clients are cheap to construct (they load weights on first use), so they answer
-    for themselves; a user's callable is identified by its spec. None means "ask the client".
+    for themselves (``build`` hands over the one the caller will also use); a user's callable
+    is identified by its spec.
     """
     backend, _ = _locate(deployment)
     if backend == "callable":
         return {"callable": deployment.client_spec.class_name, "args": deployment.client_spec.args}
-    return client_identity(make_client(deployment, credentials))
+    return client_identity(build() if build is not None else make_client(deployment, credentials))
 
 
 def make_client(deployment: ModelDeployment, credentials: Credentials) -> Client:
