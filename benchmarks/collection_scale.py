@@ -11,26 +11,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from timing import timed_pytest  # noqa: E402
+
 from pytest_llmeval.scenarios.mmlu import SUBJECTS  # noqa: E402
-
-
-def timed(args: list[str], cwd: Path) -> tuple[float, str]:
-    started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, capture_output=True, text=True,
-                         check=False)
-    elapsed = time.perf_counter() - started
-    if out.returncode != 0:
-        raise SystemExit(f"pytest failed ({out.returncode}):\n{out.stdout[-2000:]}\n{out.stderr[-2000:]}")
-    return elapsed, out.stdout
 
 
 def main() -> None:
@@ -54,9 +44,9 @@ def main() -> None:
         baseline = ["--collect-only", "-q", "-p", "no:cacheprovider", "test_one.py"]
         times, base_times = [], []
         for _ in range(args.repeats):
-            elapsed, stdout = timed(collect, project)
+            elapsed, stdout = timed_pytest(collect, project)
             times.append(elapsed)
-            base_times.append(timed(baseline, project)[0])
+            base_times.append(timed_pytest(baseline, project)[0])
         items = sum(1 for line in stdout.splitlines() if "::" in line)
     median, base = statistics.median(times), statistics.median(base_times)
     print(f"collected {items} items ({len(SUBJECTS)} subjects x {args.models} models), medians of {args.repeats}")
