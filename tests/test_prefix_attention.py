@@ -87,22 +87,51 @@ def test_features_it_cannot_reproduce_are_refused() -> None:
     assert batch.calls == 0
 
 
-@pytest.fixture()
-def sliding_window_folder(tmp_path: Path) -> Path:
-    """A tiny Mistral with a sliding window, saved with the bundled model's tokenizer."""
+def _saved_tiny(folder: Path, config: Any) -> Path:
+    """A tiny random model saved with the bundled model's tokenizer, for the client to load."""
     from pytest_llmeval.clients.hf_loading import loadable_path, resolve_source
     from pytest_llmeval.registry import DEFAULT_MODEL, Registry
 
     args = Registry.load().deployment(DEFAULT_MODEL).client_spec.args
     tokenizer_folder = Path(loadable_path(resolve_source(args["pretrained_model_name_or_path"], args["gguf_file"])))
-    config = transformers.MistralConfig(vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                        num_attention_heads=4, num_key_value_heads=2, sliding_window=24,
-                                        max_position_embeddings=512)
     torch.manual_seed(0)
-    transformers.MistralForCausalLM(config).save_pretrained(tmp_path)
+    transformers.AutoModelForCausalLM.from_config(config).save_pretrained(folder)
     for name in ("tokenizer.json", "tokenizer_config.json"):
-        shutil.copy(tokenizer_folder / name, tmp_path / name)
-    return tmp_path
+        shutil.copy(tokenizer_folder / name, folder / name)
+    return folder
+
+
+@pytest.fixture()
+def sliding_window_folder(tmp_path: Path) -> Path:
+    """A tiny Mistral with a sliding window."""
+    return _saved_tiny(tmp_path, transformers.MistralConfig(
+        vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, sliding_window=24, max_position_embeddings=512))
+
+
+@pytest.mark.slow
+def test_greedy_decoding_over_the_stored_prefix_matches_generate(tmp_path: Path) -> None:
+    folder = _saved_tiny(tmp_path, transformers.LlamaConfig(
+        vocab_size=49152, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512))
+    instructions = "Continue the list of words. " * 5
+    requests = [Request("t/t", prompt=instructions + tail, max_tokens=10, top_k_per_token=2, stop_sequences=stops)
+                for tail in ("apple, pear,", "red, green, blue, yellow,", "one")
+                for stops in ((), ("e",))]
+    shared = HuggingFaceClient(str(folder), min_shared_prefix=16, batch_size=6)
+    full = HuggingFaceClient(str(folder), min_shared_prefix=0, batch_size=1)  # transformers' generate
+    got = shared.generate(requests)
+    assert got[0].raw_response["shared_prefix_tokens"] >= 16
+    assert shared.model._llmeval_prefix_attention is True
+    shared.model._llmeval_prefix_attention = False
+    expected = full.generate(requests)
+    assert any(r.completions[0].finish_reason["reason"] == "stop" for r in got)
+    for a, b in zip(expected, got, strict=True):
+        assert a.text == b.text and a.completions[0].finish_reason == b.completions[0].finish_reason
+        assert [t.text for t in a.completions[0].tokens] == [t.text for t in b.completions[0].tokens]
+        assert a.completions[0].logprob == pytest.approx(b.completions[0].logprob, abs=1e-4)
+        for x, y in zip(a.completions[0].tokens, b.completions[0].tokens):
+            assert x.top_logprobs.keys() == y.top_logprobs.keys()
 
 
 @pytest.mark.slow

@@ -78,6 +78,7 @@ class HuggingFaceClient:
         # Requests sharing at least this many leading tokens compute them once (0: never).
         self.min_shared_prefix = min_shared_prefix
         self._prefixes: dict[tuple[Any, ...], SharedPrefix] = {}
+        self._stops: dict[tuple[str, ...], Any] = {}
 
     # --- identity and loading ---------------------------------------------------------------
 
@@ -187,7 +188,10 @@ class HuggingFaceClient:
             for prefix_len, members in prefix_groups(indices, encoded, self.min_shared_prefix):
                 prefix = self._prefix(encoded[members[0]][:prefix_len], first) if prefix_len else None
                 members.sort(key=lambda i: len(encoded[i]))
-                for batch in self._batches(members, encoded, prefix_len):
+                # Decoding steps cost the same for one row as for a batch, so generation batches
+                # by count; one forward pass (answers, scoring) keeps padding bounded.
+                padding = self.max_padding_ratio if _single_pass(first) else 1.0
+                for batch in self._batches(members, encoded, prefix_len, padding):
                     started = time.perf_counter()
                     outputs = self._run_with_backoff(batch, requests, encoded, prefix)
                     elapsed = (time.perf_counter() - started) / len(batch)
@@ -216,16 +220,18 @@ class HuggingFaceClient:
         return (self._run_with_backoff(batch[:half], requests, encoded, prefix)
                 + self._run_with_backoff(batch[half:], requests, encoded, prefix))
 
-    def _batches(self, indices: list[int], encoded: list[list[int]], prefix_len: int = 0) -> list[list[int]]:
+    def _batches(self, indices: list[int], encoded: list[list[int]], prefix_len: int = 0,
+                 max_padding_ratio: float | None = None) -> list[list[int]]:
         """Length-sorted batches whose padding (of the part after the shared prefix) stays
-        under ``max_padding_ratio``."""
+        under ``max_padding_ratio`` (the client's, unless given)."""
+        ratio = self.max_padding_ratio if max_padding_ratio is None else max_padding_ratio
         batches: list[list[int]] = []
         current: list[int] = []
         for i in indices:
             if current:
                 shortest = len(encoded[current[0]]) - prefix_len
                 longest = len(encoded[i]) - prefix_len
-                too_padded = longest > 0 and (longest - shortest) / longest > self.max_padding_ratio
+                too_padded = longest > 0 and (longest - shortest) / longest > ratio
                 if len(current) >= self.batch_size or too_padded:
                     batches.append(current)
                     current = []
@@ -281,8 +287,12 @@ class HuggingFaceClient:
         input_ids, attention = input_ids.to(device), attention.to(device)
         if first.echo_prompt and first.max_tokens == 0:
             return self._score_prompts(model, input_ids, attention, encoded, first.top_k_per_token, prefix)
-        if first.max_tokens == 1 and first.temperature == 0 and first.num_completions == 1:
+        if _single_pass(first):
             return self._one_token(model, input_ids, attention, first.top_k_per_token, prefix)
+        if prefix is not None and _greedy_over_prefix_possible(model, prefix, first):
+            decoded = self._greedy_over_prefix(model, input_ids, attention, first, prefix)
+            if decoded is not None:
+                return decoded
         cache = prefix.expanded(len(tails)) if prefix is not None else None
         return self._generate(model, tokenizer, input_ids, attention, first, pad_id, cache)
 
@@ -356,7 +366,7 @@ class HuggingFaceClient:
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
         if request.stop_sequences:
-            kwargs.update(stop_strings=list(request.stop_sequences), tokenizer=tokenizer)
+            kwargs.update(stopping_criteria=self._stop_criteria(request.stop_sequences))
         with torch.inference_mode():
             output = model.generate(input_ids=input_ids, attention_mask=attention, past_key_values=cache, **kwargs)
         new_tokens = output.sequences[:, input_ids.shape[1]:]
@@ -364,27 +374,90 @@ class HuggingFaceClient:
         eos_ids = _eos_ids(model, tokenizer)
         per_request: list[list[GeneratedOutput]] = []
         for row in range(new_tokens.shape[0]):
+            ids: list[int] = []
             tokens: list[Token] = []
-            reason = "length"
+            ended = False
             for step in range(new_tokens.shape[1]):
                 token_id = int(new_tokens[row, step])
                 if token_id in eos_ids:
-                    reason = "endoftext"
+                    ended = True
                     break
+                ids.append(token_id)
                 tokens.append(self._token(token_id, step_logprobs[row, step], request.top_k_per_token,
                                           chosen=token_id))
-            raw = tokenizer.decode([int(t) for t in new_tokens[row, : len(tokens)]], skip_special_tokens=True)
-            text, hit = truncate_at_stop(raw, request.stop_sequences)
-            if hit is not None:
-                reason = "stop"
-                tokens = _tokens_within(tokens, text)
-            text = self._clean(text)
-            completion = GeneratedOutput(text=text, logprob=sum(t.logprob for t in tokens), tokens=tokens,
-                                         finish_reason={"reason": reason})
             if row % request.num_completions == 0:
                 per_request.append([])
-            per_request[-1].append(completion)
+            per_request[-1].append(self._completion(ids, tokens, ended, request))
         return per_request
+
+    def _completion(self, ids: list[int], tokens: list[Token], ended: bool, request: Request) -> GeneratedOutput:
+        """A generated text cut at the first stop sequence, with the tokens that made it."""
+        reason = "endoftext" if ended else "length"
+        text, hit = truncate_at_stop(self.tokenizer.decode(ids, skip_special_tokens=True), request.stop_sequences)
+        if hit is not None:
+            reason = "stop"
+            tokens = _tokens_within(tokens, text)
+        return GeneratedOutput(text=self._clean(text), logprob=sum(t.logprob for t in tokens), tokens=tokens,
+                               finish_reason={"reason": reason})
+
+    def _greedy_over_prefix(self, model: Any, input_ids: Any, attention: Any, request: Request,
+                            prefix: SharedPrefix) -> list[list[GeneratedOutput]] | None:
+        """Greedy decoding where every row attends to the one stored prefix.
+
+        Each row's cache holds only its own tokens, so a decoding step reads the prefix once
+        for the batch instead of copying it per row (and per attention head). None when the
+        model turns out not to support it; the caller then decodes with a copied cache.
+        """
+        import torch
+        from transformers import DynamicCache
+
+        assert prefix.attention is not None
+        start = len(prefix.ids)
+        step_ids, valid = input_ids[:, start:], attention[:, start:].bool()
+        rows = step_ids.shape[0]
+        positions = start + (valid.long().cumsum(-1) - 1).clamp(min=0)
+        batch = prefix.attention.batch(valid)
+        mask = batch.tail_mask()
+        cache = DynamicCache()
+        eos_ids = _eos_ids(model, self.tokenizer)
+        ids: list[list[int]] = [[] for _ in range(rows)]
+        tokens: list[list[Token]] = [[] for _ in range(rows)]
+        ended, running = [False] * rows, [True] * rows
+        longest_stop = max((len(stop) for stop in request.stop_sequences), default=0)
+        with torch.inference_mode():
+            for _ in range(request.max_tokens):
+                batch = prefix.attention.batch(valid)
+                try:
+                    logits = model(input_ids=step_ids, attention_mask=mask, position_ids=positions,
+                                   past_key_values=cache, use_cache=True, logits_to_keep=1,
+                                   **{prefix_attention.KWARG: batch}).logits[:, -1]
+                except prefix_attention.Unsupported:
+                    logits = None
+                if logits is None or batch.calls != len(batch.keys):
+                    log.info("shared-prefix decoding is off for this model; copying the prefix cache")
+                    prefix_attention.disable(model)
+                    model._llmeval_prefix_attention = False
+                    return None
+                logprobs = torch.log_softmax(logits.float(), dim=-1)
+                chosen = torch.argmax(logprobs, dim=-1)
+                for row in range(rows):
+                    if not running[row]:
+                        continue
+                    token_id = int(chosen[row])
+                    if token_id in eos_ids:
+                        ended[row], running[row] = True, False
+                        continue
+                    ids[row].append(token_id)
+                    tokens[row].append(self._token(token_id, logprobs[row], request.top_k_per_token, chosen=token_id))
+                    if longest_stop and _stopped(self.tokenizer, ids[row], request.stop_sequences, longest_stop):
+                        running[row] = False
+                if not any(running):
+                    break
+                valid = torch.cat([valid, torch.ones((rows, 1), dtype=torch.bool, device=valid.device)], dim=1)
+                mask = valid[:, None, None, :]
+                positions = positions[:, -1:] + 1
+                step_ids = chosen[:, None]
+        return [[self._completion(ids[row], tokens[row], ended[row], request)] for row in range(rows)]
 
     def _score_prompts(self, model: Any, input_ids: Any, attention: Any, encoded: list[list[int]], top_k: int,
                        prefix: SharedPrefix | None = None) -> list[list[GeneratedOutput]]:
@@ -411,6 +484,15 @@ class HuggingFaceClient:
             outputs.append([GeneratedOutput(text=text, logprob=sum(t.logprob for t in tokens), tokens=tokens,
                                             finish_reason={"reason": "length"})])
         return outputs
+
+    def _stop_criteria(self, stops: tuple[str, ...]) -> Any:
+        """Stop-string criteria, built once per set of stop strings (building one walks the
+        whole vocabulary, about half a second)."""
+        if stops not in self._stops:
+            from transformers import StoppingCriteriaList, StopStringCriteria
+
+            self._stops[stops] = StoppingCriteriaList([StopStringCriteria(self.tokenizer, list(stops))])
+        return self._stops[stops]
 
     def _token(self, token_id: int, logprobs: Any, top_k: int, chosen: int | None = None) -> Token:
         import torch
@@ -465,6 +547,35 @@ class PrefixKV:
 
     def batch(self, valid: Any) -> prefix_attention.PrefixBatch:
         return prefix_attention.PrefixBatch(self.keys, self.values, valid)
+
+
+# Generation settings under which greedy decoding is plain argmax, as transformers does it.
+_PLAIN_GENERATION_KEYS = {"bos_token_id", "eos_token_id", "pad_token_id", "transformers_version", "do_sample",
+                          "temperature", "top_p", "top_k", "max_length", "max_new_tokens", "_from_model_config",
+                          "use_cache", "output_attentions", "output_hidden_states", "output_scores", "output_logits",
+                          "return_dict_in_generate"}
+
+
+def _greedy_over_prefix_possible(model: Any, prefix: SharedPrefix, request: Request) -> bool:
+    """Our own greedy loop applies: one greedy completion, a stored prefix, the shared-prefix
+    attention on, and no generation setting of the model that changes the argmax."""
+    if request.temperature != 0 or request.num_completions != 1 or prefix.attention is None:
+        return False
+    config = getattr(model, "generation_config", None)
+    changes = set(config.to_diff_dict()) if config is not None else set()
+    return changes <= _PLAIN_GENERATION_KEYS and _prefix_attention_on(model)
+
+
+def _stopped(tokenizer: Any, ids: list[int], stops: tuple[str, ...], longest: int) -> bool:
+    """Whether the text's end contains a stop sequence (only the last few tokens are decoded)."""
+    tail = tokenizer.decode(ids[-(longest + 4):], skip_special_tokens=True)
+    return any(stop in tail for stop in stops)
+
+
+def _single_pass(request: Request) -> bool:
+    """Answered by one forward pass: one greedy token, or the prompt's own log-probabilities."""
+    one_token = request.max_tokens == 1 and request.temperature == 0 and request.num_completions == 1
+    return one_token or (request.echo_prompt and request.max_tokens == 0)
 
 
 def _prefix_attention_on(model: Any) -> bool:

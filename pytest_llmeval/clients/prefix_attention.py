@@ -106,16 +106,35 @@ def shared_prefix_attention(module: Any, query: Any, key: Any, value: Any, atten
     layer = module.layer_idx
     prefix_keys, prefix_values = prefix.keys[layer], prefix.values[layer]
     batch, heads, width, head_dim = query.shape
-    kv_heads = key.shape[1]
+    kv_heads, own = key.shape[1], key.shape[2]
     group = heads // kv_heads
     length = prefix_keys.shape[2]
     scale = head_dim ** -0.5 if scaling is None else scaling
     grouped = (query * scale).reshape(batch, kv_heads, group * width, head_dim)
-    keys = torch.cat([prefix_keys.expand(batch, -1, -1, -1), key], dim=2)
-    values = torch.cat([prefix_values.expand(batch, -1, -1, -1), value], dim=2)
-    scores = torch.matmul(grouped, keys.transpose(2, 3))
-    own = scores.view(batch, kv_heads, group, width, length + width)[..., length:]
-    own.masked_fill_(~attention_mask.view(batch, 1, 1, width, width), float("-inf"))
-    weights = torch.softmax(scores, dim=-1)
-    output = torch.matmul(weights, values).reshape(batch, heads, width, head_dim)
-    return output.transpose(1, 2).contiguous(), None
+    hidden = ~attention_mask.reshape(batch, 1, 1, width, own)
+    if width == 1:
+        output = _decoding_step(grouped, key, value, prefix_keys, prefix_values, hidden)
+    else:
+        keys = torch.cat([prefix_keys.expand(batch, -1, -1, -1), key], dim=2)
+        values = torch.cat([prefix_values.expand(batch, -1, -1, -1), value], dim=2)
+        scores = torch.matmul(grouped, keys.transpose(2, 3))
+        scores.view(batch, kv_heads, group, width, length + own)[..., length:].masked_fill_(hidden, float("-inf"))
+        output = torch.matmul(torch.softmax(scores, dim=-1), values)
+    return output.reshape(batch, heads, width, head_dim).transpose(1, 2).contiguous(), None
+
+
+def _decoding_step(grouped: Any, key: Any, value: Any, prefix_keys: Any, prefix_values: Any, hidden: Any) -> Any:
+    """One new token per row: the rows' queries are stacked against the single stored prefix
+    (no per-row copy of it), their own cached tokens are attended to per row."""
+    import torch
+
+    batch, kv_heads, rows, head_dim = grouped.shape
+    length, own = prefix_keys.shape[2], key.shape[2]
+    stacked = grouped.transpose(0, 1).reshape(kv_heads, batch * rows, head_dim)
+    on_prefix = torch.bmm(stacked, prefix_keys[0].transpose(1, 2)).view(kv_heads, batch, rows, length)
+    on_own = torch.matmul(grouped, key.transpose(2, 3))
+    on_own.view(batch, kv_heads, -1, 1, own).masked_fill_(hidden, float("-inf"))
+    weights = torch.softmax(torch.cat([on_prefix.transpose(0, 1), on_own], dim=-1), dim=-1)
+    from_prefix = torch.bmm(weights[..., :length].transpose(0, 1).reshape(kv_heads, batch * rows, length),
+                            prefix_values[0]).view(kv_heads, batch, rows, head_dim).transpose(0, 1)
+    return from_prefix + torch.matmul(weights[..., length:], value)
