@@ -6,9 +6,10 @@ the same as HELM's.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
+
+from pytest_llmeval.plain import plain
 
 
 @dataclass(frozen=True)
@@ -17,6 +18,9 @@ class Message:
 
     role: str
     content: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"role": self.role, "content": self.content}
 
 
 @dataclass(frozen=True)
@@ -36,12 +40,20 @@ class Request:
     top_p: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict; also the stable content of the cache key."""
-        data = dataclasses.asdict(self)
-        data["stop_sequences"] = list(self.stop_sequences)
-        if self.messages is not None:
-            data["messages"] = [dataclasses.asdict(m) for m in self.messages]
-        return data
+        """A JSON-ready dict; also the stable content of the cache key.
+
+        Built field by field: ``dataclasses.asdict``'s deep copy is too slow for every request of
+        a run. The same dict, key order included (fields typed as strings and numbers go as they
+        are, since deep-copying those returns them unchanged).
+        """
+        return {
+            "model_deployment": self.model_deployment, "model": self.model, "prompt": self.prompt,
+            "messages": None if self.messages is None else [
+                m.to_dict() if type(m) is Message else plain(m) for m in self.messages],
+            "temperature": self.temperature, "max_tokens": self.max_tokens, "num_completions": self.num_completions,
+            "top_k_per_token": self.top_k_per_token, "stop_sequences": list(self.stop_sequences),
+            "echo_prompt": self.echo_prompt, "top_p": self.top_p,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Request:
@@ -60,6 +72,9 @@ class Token:
     logprob: float
     top_logprobs: dict[str, float] = field(default_factory=dict)
 
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "logprob": self.logprob, "top_logprobs": plain(self.top_logprobs)}
+
 
 @dataclass
 class GeneratedOutput:
@@ -69,6 +84,11 @@ class GeneratedOutput:
     logprob: float = 0.0
     tokens: list[Token] = field(default_factory=list)
     finish_reason: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"text": self.text, "logprob": self.logprob,
+                "tokens": [t.to_dict() if type(t) is Token else plain(t) for t in self.tokens],
+                "finish_reason": plain(self.finish_reason)}
 
 
 @dataclass
@@ -86,7 +106,15 @@ class RequestResult:
     raw_response: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The same dict as ``dataclasses.asdict`` (key order included), built without its deep copy."""
+        return {
+            "success": self.success,
+            "completions": [c.to_dict() if type(c) is GeneratedOutput else plain(c) for c in self.completions],
+            "cached": self.cached, "request_time": self.request_time, "request_datetime": self.request_datetime,
+            "error": self.error,
+            "embedding": plain(self.embedding), "raw_request": plain(self.raw_request),
+            "raw_response": plain(self.raw_response),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RequestResult:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 import time
@@ -69,9 +68,7 @@ def group_states(states: list[RequestState]) -> list[list[RequestState]]:
 
 def with_context(stat: Stat, instance: Instance) -> Stat:
     """The stat named with its instance's split, sub-split and perturbation (HELM's add_context)."""
-    name = dataclasses.replace(stat.name, split=instance.split, sub_split=instance.sub_split,
-                               perturbation=instance.perturbation)
-    return Stat(name).merge(stat)
+    return stat.in_context(instance.split, instance.sub_split, instance.perturbation)
 
 
 def instance_stats(group: list[RequestState], run_spec: RunSpec, window: ContextWindow | None) -> list[Stat]:

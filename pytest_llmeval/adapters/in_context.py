@@ -89,11 +89,17 @@ def example_block(spec: AdapterSpec, instance: Instance, include_output: bool,
     return text + spec.output_prefix.rstrip()
 
 
+def train_blocks(spec: AdapterSpec, examples: list[Instance]) -> tuple[str, ...]:
+    """The in-context examples as text; one trial's examples are the same for every instance."""
+    return tuple(example_block(spec, e, include_output=True) for e in examples)
+
+
 def make_prompt(spec: AdapterSpec, examples: list[Instance], instance: Instance,
-                reference_index: int | None = None) -> Prompt:
+                reference_index: int | None = None, blocks: tuple[str, ...] | None = None) -> Prompt:
+    """``blocks``: ``train_blocks(spec, examples)`` when the caller already has them."""
     return Prompt(
         instructions_block=spec.instructions + "\n" if spec.instructions else "",
-        train_blocks=tuple(example_block(spec, e, include_output=True) for e in examples),
+        train_blocks=train_blocks(spec, examples) if blocks is None else blocks,
         eval_block=example_block(spec, instance, include_output=reference_index is not None,
                                  reference_index=reference_index),
         instance_prefix=spec.instance_prefix, global_prefix=spec.global_prefix, global_suffix=spec.global_suffix,
@@ -115,8 +121,12 @@ def _request(spec: AdapterSpec, prompt: str) -> Request:
 
 
 def instance_states(spec: AdapterSpec, instance: Instance, trial: int, examples: list[Instance],
-                    window: ContextWindow | None = None) -> list[RequestState]:
-    """The request states of one evaluated instance: one, or one per option."""
+                    window: ContextWindow | None = None,
+                    blocks: tuple[str, ...] | None = None) -> list[RequestState]:
+    """The request states of one evaluated instance: one, or one per option (``blocks``: the
+    examples' text, when the caller built it once for the trial)."""
+    if blocks is None:
+        blocks = train_blocks(spec, examples)
     completion_tokens = 0 if spec.method == ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL else spec.max_tokens
 
     def fitted(prompt: Prompt) -> Prompt:
@@ -125,7 +135,7 @@ def instance_states(spec: AdapterSpec, instance: Instance, trial: int, examples:
     if spec.method == ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL:
         states = []
         for index in range(len(instance.references)):
-            prompt = fitted(make_prompt(spec, examples, instance, reference_index=index))
+            prompt = fitted(make_prompt(spec, examples, instance, reference_index=index, blocks=blocks))
             states.append(RequestState(instance, trial, _request(spec, prompt.text), prompt.num_train_instances,
                                        prompt_truncated=prompt.truncated, reference_index=index,
                                        request_mode="original"))
@@ -133,7 +143,7 @@ def instance_states(spec: AdapterSpec, instance: Instance, trial: int, examples:
     mapping = None
     if spec.method == ADAPT_MULTIPLE_CHOICE_JOINT:
         mapping = {letter(i): r.output for i, r in enumerate(instance.references)}
-    prompt = fitted(make_prompt(spec, examples, instance))
+    prompt = fitted(make_prompt(spec, examples, instance, blocks=blocks))
     return [RequestState(instance, trial, _request(spec, prompt.text), prompt.num_train_instances,
                          output_mapping=mapping, prompt_truncated=prompt.truncated)]
 
@@ -146,6 +156,7 @@ def adapt(spec: AdapterSpec, instances: list[Instance], window: ContextWindow | 
     states: list[RequestState] = []
     for trial in range(spec.num_train_trials):
         examples = sample_examples(train, trial, spec.max_train_instances, spec.sample_train)
+        blocks = train_blocks(spec, examples)
         for instance in evaluated:
-            states.extend(instance_states(spec, instance, trial, examples, window))
+            states.extend(instance_states(spec, instance, trial, examples, window, blocks))
     return states

@@ -66,7 +66,7 @@ class RequestState:
     result: RequestResult | None = None
     prompt_truncated: bool = False
     reference_index: int | None = None
-    stats: list[Any] = field(default_factory=list)
+    stats: list[Any] = field(default_factory=list)  # an instance's stats, on its first state (see write_run)
     request_mode: str | None = None
 
     def to_json(self) -> dict[str, Any]:

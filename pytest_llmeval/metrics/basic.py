@@ -5,6 +5,7 @@ A metric is a plain function ``(gold, pred) -> float``; adding one is a line in 
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import string
@@ -13,12 +14,15 @@ from collections.abc import Callable
 from pytest_llmeval.adapters.spec import RequestState
 from pytest_llmeval.metrics.stat import MetricName, Stat
 
+_DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
 
+
+@functools.lru_cache(maxsize=4096)  # the same golds and predictions come back for every metric
 def normalize_text(text: str) -> str:
     """Lower-case, drop punctuation and articles, squeeze white space (HELM's normaliser)."""
-    text = text.lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
-    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    text = text.lower().translate(_DROP_PUNCTUATION)
+    text = _ARTICLES.sub(" ", text)
     return " ".join(text.split())
 
 
@@ -77,7 +81,8 @@ def reference_stats(state: RequestState, names: list[str]) -> list[Stat]:
     stats = []
     for name in names:
         matcher = MATCHERS[name]
-        value = max((matcher(g, pred) for g in golds), default=0.0) if pred is not None else 0.0
+        scores = [matcher(g, pred) for g in golds] if pred is not None else []
+        value = max(scores) if scores else 0.0
         stats.append(Stat(MetricName(name, split)).add(value))
     return stats
 

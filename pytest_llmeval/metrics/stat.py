@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +38,13 @@ class MetricName:
         return data
 
 
+@functools.lru_cache(maxsize=4096)
+def _shared_name(name: str, split: str | None, sub_split: str | None,
+                 perturbation: PerturbationDescription | None) -> MetricName:
+    """One frozen name object for each metric of each split: every instance of a run repeats them."""
+    return MetricName(name, split, sub_split, perturbation)
+
+
 @dataclass
 class Stat:
     """Aggregates values; ``mean``, ``variance`` (population) and ``stddev`` as HELM writes them."""
@@ -58,6 +66,19 @@ class Stat:
         self.min = value if self.min is None else min(self.min, value)
         self.max = value if self.max is None else max(self.max, value)
         return self
+
+    def in_context(self, split: str | None, sub_split: str | None,
+                   perturbation: PerturbationDescription | None) -> Stat:
+        """A copy named with another split, sub-split and perturbation (HELM's add_context).
+
+        Exactly ``Stat(replace(self.name, ...)).merge(self)`` (hence ``0.0 +``: a merged sum is a
+        float), without ``replace``'s cost: a run renames every per-instance stat.
+        """
+        try:
+            name = _shared_name(self.name.name, split, sub_split, perturbation)
+        except TypeError:  # a perturbation with unhashable settings: a name of its own
+            name = MetricName(self.name.name, split, sub_split, perturbation)
+        return Stat(name, 0 + self.count, 0.0 + self.sum, 0.0 + self.sum_squared, self.min, self.max)
 
     def merge(self, other: Stat) -> Stat:
         self.count += other.count
@@ -86,9 +107,19 @@ class Stat:
         return math.sqrt(variance) if variance is not None else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name.to_json(), "count": self.count, "sum": self.sum,
-                "sum_squared": self.sum_squared, "min": self.min, "max": self.max, "mean": self.mean,
-                "variance": self.variance, "stddev": self.stddev}
+        """HELM's Stat JSON; ``mean``, ``variance`` and ``stddev`` as the properties give them,
+        computed once here (a run writes a hundred thousand of these)."""
+        count = self.count
+        if not count:
+            mean = variance = stddev = None
+        else:
+            mean = self.sum / count
+            spread = self.sum_squared / count - mean * mean
+            variance = spread if spread > 0.0 else 0.0  # max(0.0, spread), NaN and -0.0 included
+            stddev = math.sqrt(variance)
+        return {"name": self.name.to_json(), "count": count, "sum": self.sum,
+                "sum_squared": self.sum_squared, "min": self.min, "max": self.max, "mean": mean,
+                "variance": variance, "stddev": stddev}
 
 
 def aggregate(per_instance: list[list[Stat]]) -> list[Stat]:
@@ -96,6 +127,8 @@ def aggregate(per_instance: list[list[Stat]]) -> list[Stat]:
     merged: dict[MetricName, Stat] = {}
     for stats in per_instance:
         for stat in stats:
-            target = merged.setdefault(stat.name, Stat(stat.name))
+            target = merged.get(stat.name)
+            if target is None:
+                target = merged[stat.name] = Stat(stat.name)
             target.merge(stat)
     return list(merged.values())

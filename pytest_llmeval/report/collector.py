@@ -32,7 +32,7 @@ from pytest_llmeval.report.baseline import (
 )
 from pytest_llmeval.report.compare import Comparison, compare_run
 from pytest_llmeval.report.games import find_episodes
-from pytest_llmeval.report.html import render_report
+from pytest_llmeval.report.html import report_parts
 from pytest_llmeval.report.records import RunRecord, record_from_properties, record_from_result
 from pytest_llmeval.report.settings import ReportSettings
 from pytest_llmeval.report.summary import REPORT_FILE, SUMMARY_FILE, build_summary, write_json
@@ -213,7 +213,8 @@ class ReportSession:
         if report is not None:
             episodes = find_episodes([self.output_path], since=self.started - 1)
             tmp = report.with_name(f".{report.name}.tmp")
-            tmp.write_text(render_report(summary, records, episodes), encoding="utf-8")
+            with tmp.open("w", encoding="utf-8") as out:
+                out.writelines(report_parts(summary, records, episodes))
             tmp.replace(report)
             self.outputs.report = report
 

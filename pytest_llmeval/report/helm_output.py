@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +21,35 @@ def run_dir(output_path: Path, suite: str, run_name: str) -> Path:
     return output_path / "runs" / suite / run_name.replace("/", "_")
 
 
-def _write_json(path: Path, data: Any) -> None:
-    """Write atomically so a reader (or a killed run) never sees half a file."""
+_one_line = json.JSONEncoder(ensure_ascii=False).encode  # json.dumps(value, ensure_ascii=False), one encoder
+
+
+def json_lines(data: Any, depth: int, indent: str = "") -> str:
+    """JSON with the outer ``depth`` levels indented and each value below them on one line.
+
+    ``json.dumps(indent=...)`` runs CPython's pure-Python encoder, seconds for a large run; a
+    value on one line goes through the C encoder. The file still reads (and diffs) one request
+    state or instance per line, and any JSON reader parses it to the same data. An iterator
+    stands for a list whose items are made one at a time: each is encoded and dropped before the
+    next exists, so a large run's dicts never pile up for the garbage collector to walk.
+    """
+    if depth > 0 and isinstance(data, (list, tuple, Iterator)):
+        inner = indent + "  "
+        lines = [inner + (_one_line(v) if depth == 1 else json_lines(v, depth - 1, inner)) for v in data]
+        return "[\n" + ",\n".join(lines) + f"\n{indent}]" if lines else "[]"
+    if depth > 0 and isinstance(data, dict) and data and all(isinstance(k, str) for k in data):
+        inner = indent + "  "
+        items = [f"{inner}{_one_line(k)}: {json_lines(v, depth - 1, inner)}" for k, v in data.items()]
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    return _one_line(data)
+
+
+def _write_json(path: Path, data: Any, depth: int | None = None) -> None:
+    """Write atomically so a reader (or a killed run) never sees half a file. Small files are
+    indented as HELM writes them; large ones pass ``depth`` (see :func:`json_lines`)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    text = json.dumps(data, indent=2, ensure_ascii=False) if depth is None else json_lines(data, depth)
+    tmp.write_text(text, encoding="utf-8")
     tmp.replace(path)
 
 
@@ -31,18 +57,22 @@ def write_run(directory: Path, run_spec: RunSpec, scenario: Scenario, states: li
               per_instance: list[list[Stat]], stats: list[Stat],
               instance_states: list[RequestState] | None = None) -> None:
     """``instance_states`` pairs with ``per_instance`` when an instance sent several requests
-    (one per option); by default each state is one instance."""
+    (one per option); by default each state is one instance. Each of those states keeps its
+    instance's stats in ``stats``, so the report reads them without parsing the file again."""
     directory.mkdir(parents=True, exist_ok=True)
+    heads = states if instance_states is None else instance_states
+    for head, instance_stats in zip(heads, per_instance):
+        head.stats = instance_stats
     _write_json(directory / "run_spec.json", run_spec.to_json())
     _write_json(directory / "scenario.json", scenario.to_json())
     _write_json(directory / "scenario_state.json", {
         "adapter_spec": run_spec.adapter_spec.to_json(),
-        "request_states": [s.to_json() for s in states],
-    })
-    _write_json(directory / "per_instance_stats.json", [
+        "request_states": (s.to_json() for s in states),
+    }, depth=2)
+    _write_json(directory / "per_instance_stats.json", (
         {"instance_id": s.instance.id,
          **({"perturbation": s.instance.perturbation.to_json()} if s.instance.perturbation else {}),
          "train_trial_index": s.train_trial_index, "stats": [stat.to_json() for stat in instance_stats]}
-        for s, instance_stats in zip(states if instance_states is None else instance_states, per_instance)
-    ])
+        for s, instance_stats in zip(heads, per_instance)
+    ), depth=1)
     _write_json(directory / "stats.json", [s.to_json() for s in stats])

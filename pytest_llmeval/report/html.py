@@ -35,11 +35,21 @@ def _ci(ci: list[float] | None) -> str:
     return "" if not ci else f"[{ci[0]:.3f}, {ci[1]:.3f}]"
 
 
+_strict_json = json.JSONEncoder(allow_nan=False).encode  # json.dumps(value, allow_nan=False), one encoder
+
+
 def script_json(data: Any) -> str:
-    """JSON that is safe inside ``<script>``: no ``</script>``, no HTML-significant characters."""
-    text = json.dumps(finite(data), ensure_ascii=False, allow_nan=False)
-    for char, code in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"), ("\u2028", "\\u2028"),
-                       ("\u2029", "\\u2029")):
+    """JSON that is safe inside ``<script>``: no ``</script>``, no HTML-significant characters.
+
+    NaN and infinities become null; the walk that replaces them runs only when there is one.
+    The JSON is ASCII (``\\uXXXX`` for anything else, U+2028 and U+2029 included), which keeps
+    the replacements below fast on a report of many megabytes.
+    """
+    try:
+        text = _strict_json(data)
+    except ValueError:
+        text = _strict_json(finite(data))
+    for char, code in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e")):
         text = text.replace(char, code)
     return text
 
@@ -371,19 +381,31 @@ SCRIPT = r"""
 """
 
 
+def report_data(records: list[RunRecord], episodes: list[dict[str, Any]]) -> str:
+    """``script_json({"runs": [...], "episodes": episodes})`` (each run's scenario, main metric,
+    game and instances), the same text built instance by instance: a report of many thousands
+    of instances never holds all their dicts at once for the garbage collector to walk."""
+    runs = ", ".join(
+        f'{{"scenario": {script_json(r.scenario)}, "main_metric": {script_json(r.main_metric)}, '
+        f'"game": {script_json(r.game)}, "instances": [{", ".join(script_json(i.to_json()) for i in r.instances)}]}}'
+        for r in records)
+    return f'{{"runs": [{runs}], "episodes": {script_json(episodes)}}}'
+
+
 def render_report(summary: dict[str, Any], records: list[RunRecord], episodes: list[dict[str, Any]]) -> str:
+    return "".join(report_parts(summary, records, episodes))
+
+
+def report_parts(summary: dict[str, Any], records: list[RunRecord], episodes: list[dict[str, Any]]) -> list[str]:
+    """The page as markup, embedded JSON, markup: written one after the other, a report of many
+    megabytes is never copied into one string (nor widened to the markup's character width)."""
     records = sort_records(records)
     totals = summary.get("totals", {})
-    data = {
-        "runs": [{"scenario": r.scenario, "main_metric": r.main_metric, "game": r.game,
-                  "instances": [i.to_json() for i in r.instances]} for r in records],
-        "episodes": episodes,
-    }
     baseline = ""
     if summary.get("baseline"):
         baseline = f" {DOT} compared with baseline <code>{_e(summary['baseline'])}</code>"
     games = ('<section><h2>Game episodes</h2><div id="episodes"></div></section>' if episodes else "")
-    return f"""<!DOCTYPE html>
+    head = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -400,7 +422,8 @@ instances and a 95% interval (Wilson for right/wrong metrics, normal otherwise).
 <section><h2>Runs</h2>{runs_table(records)}
 {"".join(run_panel(n, r) for n, r in enumerate(records))}</section>
 {games}
-<script type="application/json" id="llmeval-data">{script_json(data)}</script>
+<script type="application/json" id="llmeval-data">"""
+    return [head, report_data(records, episodes), f"""</script>
 <script>{SCRIPT}</script>
 </body></html>
-"""
+"""]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.gates import pick_stat
 from pytest_llmeval.metrics.stat import MetricName, Stat
+from pytest_llmeval.plain import plain
 from pytest_llmeval.report.significance import confidence_interval
 
 log = logging.getLogger("pytest_llmeval.report")
@@ -38,7 +39,10 @@ class InstanceRecord:
     perturbation: str | None = None  # a perturbed copy (HELM's robustness/fairness augmentation)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """``dataclasses.asdict``'s dict, built field by field: a report holds thousands of these."""
+        return {"key": self.key, "id": self.id, "split": self.split, "input": self.input, "prompt": self.prompt,
+                "references": plain(self.references), "output": self.output, "prediction": self.prediction,
+                "metrics": plain(self.metrics), "correct": self.correct, "perturbation": self.perturbation}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> InstanceRecord:
@@ -75,9 +79,13 @@ class RunRecord:
     game: dict[str, str] | None = None  # {"game", "experiment", "players"}: finds the run's episode records
 
     def to_json(self, instances: bool = True) -> dict[str, Any]:
-        data = asdict(self)
-        if not instances:
-            data.pop("instances")
+        """``dataclasses.asdict``'s dict (without ``instances`` unless asked), built field by field."""
+        data: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            if name != "instances":
+                data[name] = plain(getattr(self, name))
+            elif instances:
+                data[name] = [i.to_json() if type(i) is InstanceRecord else plain(i) for i in self.instances]
         return data
 
     @classmethod
@@ -155,6 +163,24 @@ def _per_instance_stats(output_dir: Path, heads: list[Any]) -> list[dict[str, fl
     return rows
 
 
+def _stat_values(stats: list[Stat]) -> dict[str, float]:
+    """Each metric's mean, first-seen, as :func:`_per_instance_stats` reads them from the file."""
+    values: dict[str, float] = {}
+    for stat in stats:
+        mean = stat.mean
+        if mean is not None:
+            values.setdefault(stat.name.name, float(mean))
+    return values
+
+
+def _instance_metrics(output_dir: Path, heads: list[Any]) -> list[dict[str, float]] | None:
+    """Per-instance metric values: from the stats ``write_run`` left on each group's first state,
+    else (a result built some other way) from the run's ``per_instance_stats.json``."""
+    if any(getattr(head, "stats", None) for head in heads):
+        return [_stat_values(head.stats) for head in heads]
+    return _per_instance_stats(output_dir, heads)
+
+
 def _group_states(states: list[Any]) -> list[list[Any]]:
     """Request states per (instance, perturbation, trial), as the runner groups them for its stats."""
     try:
@@ -188,7 +214,7 @@ def _answer(group: list[Any], metrics: dict[str, float]) -> tuple[str, str | Non
 def instance_records(result: Any, main_metric: str) -> list[InstanceRecord]:
     """Instance records from a runner ``RunResult``: prompt, references, output, per-instance scores."""
     groups = _group_states(list(result.states))
-    written = _per_instance_stats(Path(result.output_dir), [g[0] for g in groups])
+    written = _instance_metrics(Path(result.output_dir), [g[0] for g in groups])
     records: list[InstanceRecord] = []
     seen: dict[str, int] = {}
     for n, group in enumerate(groups):

@@ -76,5 +76,9 @@ def write_json(path: Path, data: Any) -> None:
     """Atomic write: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(finite(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    try:  # the walk that replaces NaN and infinities by null runs only when there is one
+        text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        text = json.dumps(finite(data), indent=2, ensure_ascii=False, allow_nan=False)
+    tmp.write_text(text + "\n", encoding="utf-8")
     tmp.replace(path)
