@@ -106,6 +106,8 @@ def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path
         instances = augment(instances, run_spec.perturbations, spec.eval_splits)
         log.info("%s: %d perturbed copies added", run_spec.name, len(instances) - before)
     states = adapt(spec, instances, window)
+    if window is not None:
+        window.prime([s.request.prompt for s in states])  # HELM's num_prompt_tokens, counted in bulk
     log.info("%s: %d requests", run_spec.name, len(states))
     hits = done = 0
     for indices, answers in stream(client, [s.request for s in states]):

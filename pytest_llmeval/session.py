@@ -104,7 +104,9 @@ class LLMEvalSession:
         except (OSError, ValueError, ImportError, LLMEvalError) as exc:  # e.g. a hub tokenizer while offline
             log.warning("%s: tokenizer unavailable (%s); prompts are neither fitted nor counted", name, exc)
             return None
-        return ContextWindow.for_deployment(deployment, tokenizer)
+        identity = getattr(tokenizer, "identity", None)
+        memo = self.cache.token_counts(identity) if self.cache is not None and isinstance(identity, str) else None
+        return ContextWindow.for_deployment(deployment, tokenizer, memo)
 
     def run_entry(self, description: Description, deployment: str, progress: Any = None) -> RunResult:
         handle = self.handle(deployment)

@@ -98,6 +98,7 @@ def test_prompt_tokens_are_counted_without_transformers_as_with_it(mmlu_requests
     texts = [r.prompt for r in mmlu_requests] + ["  odd  spacing\n\ttabs <|im_start|> é ü 中文"]
     for text in texts:
         assert counter.encode(text) == tokenizer.encode(text, add_special_tokens=False)
+        assert counter.upper_bound(text) >= len(counter.encode(text))  # byte-level BPE: at most a token a byte
     assert counter.count_many(texts) == [len(tokenizer.encode(t, add_special_tokens=False)) for t in texts]
     ids = tokenizer.encode(texts[0], add_special_tokens=False)[-20:]
     assert counter.decode(ids) == tokenizer.decode(ids)

@@ -34,6 +34,16 @@ CREATE TABLE IF NOT EXISTS results (
 """
 
 
+_COUNTS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS token_counts (
+    tokenizer TEXT NOT NULL,
+    text_sha1 TEXT NOT NULL,
+    count INTEGER NOT NULL,
+    PRIMARY KEY (tokenizer, text_sha1)
+)
+"""
+
+
 def cache_key(deployment: str, identity: dict[str, Any], request: Request) -> str:
     payload = {"deployment": deployment, "identity": identity, "request": request.to_dict()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -47,6 +57,7 @@ class RequestCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         self._retry(lambda c: c.execute(_SCHEMA))
+        self._retry(lambda c: c.execute(_COUNTS_SCHEMA))
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -99,13 +110,15 @@ class RequestCache:
             (key, deployment, json.dumps(request.to_dict()), json.dumps(result.to_dict()), now)
             for key, deployment, request, result in entries
         ]
-        if not rows:
-            return
+        if rows:
+            self._write("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", rows)
 
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """Many rows in one short immediate transaction."""
         def write(conn: sqlite3.Connection) -> None:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", rows)
+                conn.executemany(sql, rows)
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
@@ -113,8 +126,40 @@ class RequestCache:
 
         self._retry(write)
 
+    def token_counts(self, tokenizer: str) -> TokenCountMemo:
+        """Prompt token counts for one tokenizer, kept next to the results."""
+        return TokenCountMemo(self, tokenizer)
+
     def count(self) -> int:
         return int(self._retry(lambda c: c.execute("SELECT COUNT(*) FROM results").fetchone()[0]))
+
+
+class TokenCountMemo:
+    """How many tokens a prompt has under one tokenizer (keyed by the tokenizer's content and
+    the text's SHA-1), so a rerun fits and counts its prompts without encoding them again."""
+
+    def __init__(self, cache: RequestCache, tokenizer: str) -> None:
+        self.cache = cache
+        self.tokenizer = tokenizer
+
+    def get_counts(self, texts: Sequence[str]) -> dict[str, int]:
+        by_hash = {hashlib.sha1(text.encode()).hexdigest(): text for text in texts}
+        hashes = list(by_hash)
+        found: dict[str, int] = {}
+        for start in range(0, len(hashes), 500):
+            chunk = hashes[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.cache._retry(
+                lambda c, chunk=chunk, marks=marks: c.execute(
+                    f"SELECT text_sha1, count FROM token_counts WHERE tokenizer = ? AND text_sha1 IN ({marks})",
+                    [self.tokenizer, *chunk]).fetchall())
+            found.update((by_hash[digest], int(count)) for digest, count in rows)
+        return found
+
+    def put_counts(self, counts: Sequence[tuple[str, int]]) -> None:
+        rows = [(self.tokenizer, hashlib.sha1(text.encode()).hexdigest(), count) for text, count in counts]
+        if rows:
+            self.cache._write("INSERT OR REPLACE INTO token_counts VALUES (?, ?, ?)", rows)
 
 
 class CachingClient:

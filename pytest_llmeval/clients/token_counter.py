@@ -27,10 +27,24 @@ class TokenCounter:
     def __init__(self, tokenizer_json: Path, full: Callable[[], Any]) -> None:
         from tokenizers import Tokenizer
 
+        self._file = tokenizer_json
         self._fast = Tokenizer.from_file(str(tokenizer_json))
         self._fast.no_truncation()
         self._fast.no_padding()
         self._load_full = full
+        self._bytes_bound = self._fast.normalizer is None and _byte_level(self._fast)
+
+    @property
+    def identity(self) -> str:
+        """What a remembered token count is keyed by: the tokenizer file's content."""
+        from pytest_llmeval.paths import file_sha256
+
+        return file_sha256(self._file)
+
+    def upper_bound(self, text: str) -> int | None:
+        """At most this many tokens, known without encoding: byte-level BPE with no normaliser
+        never makes more tokens than the text has UTF-8 bytes. None when no cheap bound holds."""
+        return len(text.encode("utf-8")) if self._bytes_bound else None
 
     @property
     def full(self) -> Any:
@@ -47,6 +61,15 @@ class TokenCounter:
 
     def decode(self, token_ids: list[int]) -> str:
         return str(self.full.decode(token_ids))
+
+
+def _byte_level(tokenizer: Any) -> bool:
+    """Whether every token stands for at least one byte of the text (byte-level pre-tokenising)."""
+    from tokenizers import pre_tokenizers
+
+    found = tokenizer.pre_tokenizer
+    parts = getattr(found, "pretokenizers", None) or [found]
+    return any(isinstance(part, pre_tokenizers.ByteLevel) for part in parts)
 
 
 def light_counter(folder: Path, full: Callable[[], Any]) -> TokenCounter | None:
