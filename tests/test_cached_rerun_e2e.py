@@ -12,31 +12,9 @@ from typing import Any
 import pytest
 
 from tests.projects import scripted_project
+from tests.test_plugin_e2e import DEPLOYMENTS, SCRIPTED_MODEL
 
 XDIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")]
-
-SCRIPTED_MODEL = '''
-"""Answers a letter chosen from the prompt's length; logs each construction."""
-import os
-from pathlib import Path
-
-
-class LetterModel:
-    def __init__(self) -> None:
-        with Path(os.environ["SCRIPTED_LOG_DIR"], "constructions.log").open("a") as handle:
-            handle.write("built\\n")
-
-    def generate(self, requests):
-        return [" " + "ABCD"[len(r.prompt) % 4] for r in requests]
-'''
-
-DEPLOYMENTS = """
-model_deployments:
-  - name: scripted/letters
-    model_name: scripted/letters
-    client_spec:
-      class_name: scripted_model:LetterModel
-"""
 
 VOLATILE = {"seconds", "created", "cache_hits", "worker", "output_dir", "request_time", "cached"}
 DATA = re.compile(r'<script type="application/json" id="llmeval-data">(.*?)</script>', re.S)

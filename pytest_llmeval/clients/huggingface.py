@@ -186,7 +186,9 @@ class HuggingFaceClient:
         for indices in groups.values():
             first = requests[indices[0]]
             for prefix_len, members in prefix_groups(indices, encoded, self.min_shared_prefix):
+                started = time.perf_counter()
                 prefix = self._prefix(encoded[members[0]][:prefix_len], first) if prefix_len else None
+                shared_time = (time.perf_counter() - started) / len(members)  # each request's share
                 members.sort(key=lambda i: len(encoded[i]))
                 # Decoding steps cost the same for one row as for a batch, so generation batches
                 # by count; one forward pass (answers, scoring) keeps padding bounded.
@@ -194,7 +196,7 @@ class HuggingFaceClient:
                 for batch in self._batches(members, encoded, prefix_len, padding):
                     started = time.perf_counter()
                     outputs = self._run_with_backoff(batch, requests, encoded, prefix)
-                    elapsed = (time.perf_counter() - started) / len(batch)
+                    elapsed = (time.perf_counter() - started) / len(batch) + shared_time
                     yield batch, [
                         RequestResult(
                             success=True, completions=completions, request_time=elapsed,
