@@ -73,6 +73,24 @@ def test_only_sdpa_models_are_switched() -> None:
     assert model.config._attn_implementation == "eager"
 
 
+def test_the_fused_path_for_accelerators_gives_the_same_attention() -> None:
+    class Layer:
+        layer_idx = 0
+
+    torch.manual_seed(1)
+    batch, heads, kv_heads, width, length, dim = 3, 6, 2, 5, 7, 8
+    query = torch.randn(batch, heads, width, dim)
+    key, value = torch.randn(batch, kv_heads, width, dim), torch.randn(batch, kv_heads, width, dim)
+    stored = [torch.randn(1, kv_heads, length, dim)], [torch.randn(1, kv_heads, length, dim)]
+    valid = torch.tensor([[False, False, True, True, True]] + [[True] * width] * 2)  # row 0 is left-padded
+    prefix = prefix_attention.PrefixBatch(*stored, valid)
+    mask = prefix.tail_mask()
+    expected, _ = prefix_attention.shared_prefix_attention(Layer(), query, key, value, mask, scaling=0.3,
+                                                           **{prefix_attention.KWARG: prefix})
+    fused = prefix_attention.fused_over_prefix(query, key, value, prefix.keys[0], prefix.values[0], mask, 0.3)
+    assert float((fused.transpose(1, 2) - expected).abs().max()) < 1e-5
+
+
 def test_features_it_cannot_reproduce_are_refused() -> None:
     class Layer:
         layer_idx = 0

@@ -114,6 +114,8 @@ def shared_prefix_attention(module: Any, query: Any, key: Any, value: Any, atten
     hidden = ~attention_mask.reshape(batch, 1, 1, width, own)
     if width == 1:
         output = _decoding_step(grouped, key, value, prefix_keys, prefix_values, hidden)
+    elif query.device.type != "cpu":  # accelerators: fused kernels, softmax accumulated in fp32
+        output = fused_over_prefix(query, key, value, prefix_keys, prefix_values, attention_mask, scale)
     else:
         keys = torch.cat([prefix_keys.expand(batch, -1, -1, -1), key], dim=2)
         values = torch.cat([prefix_values.expand(batch, -1, -1, -1), value], dim=2)
@@ -134,7 +136,30 @@ def _decoding_step(grouped: Any, key: Any, value: Any, prefix_keys: Any, prefix_
     on_prefix = torch.bmm(stacked, prefix_keys[0].transpose(1, 2)).view(kv_heads, batch, rows, length)
     on_own = torch.matmul(grouped, key.transpose(2, 3))
     on_own.view(batch, kv_heads, -1, 1, own).masked_fill_(hidden, float("-inf"))
-    weights = torch.softmax(torch.cat([on_prefix.transpose(0, 1), on_own], dim=-1), dim=-1)
+    weights = torch.softmax(torch.cat([on_prefix.transpose(0, 1), on_own], dim=-1), dim=-1,
+                            dtype=torch.float32).to(grouped.dtype)
     from_prefix = torch.bmm(weights[..., :length].transpose(0, 1).reshape(kv_heads, batch * rows, length),
                             prefix_values[0]).view(kv_heads, batch, rows, head_dim).transpose(0, 1)
     return from_prefix + torch.matmul(weights[..., length:], value)
+
+
+def fused_over_prefix(query: Any, key: Any, value: Any, prefix_keys: Any, prefix_values: Any, attention_mask: Any,
+                      scale: float) -> Any:
+    """The same attention through ``scaled_dot_product_attention``: the prefix is joined to
+    each row's keys for this layer only (a transient, not a cache copy), and the fused
+    kernels keep the softmax in fp32 for half-precision weights."""
+    import torch
+
+    batch, heads, width, _ = query.shape
+    kv_heads, own, length = key.shape[1], key.shape[2], prefix_keys.shape[2]
+    keys = torch.cat([prefix_keys.expand(batch, -1, -1, -1), key], dim=2)
+    values = torch.cat([prefix_values.expand(batch, -1, -1, -1), value], dim=2)
+    visible = torch.cat([attention_mask.new_ones((batch, 1, width, length)),
+                         attention_mask.reshape(batch, 1, width, own)], dim=-1)
+    attend = torch.nn.functional.scaled_dot_product_attention
+    try:
+        return attend(query, keys, values, attn_mask=visible, scale=scale, enable_gqa=True)
+    except TypeError:  # torch before 2.5: repeat the key/value heads for the query heads
+        group = heads // kv_heads
+        return attend(query, keys.repeat_interleave(group, dim=1), values.repeat_interleave(group, dim=1),
+                      attn_mask=visible, scale=scale)
