@@ -22,3 +22,19 @@ def scripted_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
     (pytester.path / "prod_env" / "model_deployments.yaml").write_text(deployments)
     make_importable(pytester, monkeypatch)
     return pytester
+
+
+LETTER_MODEL = '''
+class LetterModel:
+    def generate(self, requests):
+        return [" " + "ABCD"[len(r.prompt) % 4] for r in requests]
+'''
+"""A scripted model answering a letter picked by the prompt's length: deterministic, no weights."""
+
+LETTER_DEPLOYMENTS = ("model_deployments:\n  - {name: scripted/letters, model_name: scripted/letters, "
+                      "client_spec: {class_name: 'scripted_model:LetterModel'}}\n")
+
+
+def letters_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A project serving :data:`LETTER_MODEL` as ``scripted/letters``."""
+    return scripted_project(pytester, monkeypatch, LETTER_MODEL, LETTER_DEPLOYMENTS)

@@ -15,7 +15,7 @@ from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry.models import ModelDeployment, ObjectSpec
 from pytest_llmeval.runspec import Description, build_run_spec, multiple_choice_joint, multiple_choice_separate
 from pytest_llmeval.scenarios import CORRECT_TAG, Instance, Reference
-from tests.projects import make_importable
+from tests.projects import LETTER_MODEL, make_importable
 
 XDIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")]
 
@@ -169,12 +169,6 @@ def test_runner_counts_prompt_tokens_and_truncation(tmp_path: Path) -> None:
 
 
 # --- end to end: a tiny window set in a prod_env deployment ----------------------------------------------
-
-LETTER_MODEL = '''
-class LetterModel:
-    def generate(self, requests):
-        return [" " + "ABCD"[len(r.prompt) % 4] for r in requests]
-'''
 
 
 def byte_tokenizer(folder: Path) -> Path:

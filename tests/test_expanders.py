@@ -13,7 +13,7 @@ from pytest_llmeval.collect import read_entries
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.runspec import Description, expand_description
 from pytest_llmeval.scenarios.mmlu import SUBJECTS
-from tests.projects import scripted_project
+from tests.projects import letters_project
 
 XDIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")]
 
@@ -121,20 +121,10 @@ def test_eval_file_errors_name_file_entry_and_field(tmp_path: Path, expand: str,
 
 # --- end to end -------------------------------------------------------------------------------------------
 
-SCRIPTED_MODEL = '''
-class LetterModel:
-    def generate(self, requests):
-        return [" " + "ABCD"[len(r.prompt) % 4] for r in requests]
-'''
-
-
-DEPLOYMENTS = ("model_deployments:\n  - {name: scripted/letters, model_name: scripted/letters, "
-               "client_spec: {class_name: 'scripted_model:LetterModel'}}\n")
-
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    return scripted_project(pytester, monkeypatch, SCRIPTED_MODEL, DEPLOYMENTS)
+    return letters_project(pytester, monkeypatch)
 
 
 def test_subject_all_collects_57_readable_items(project: pytest.Pytester) -> None:

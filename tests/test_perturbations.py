@@ -37,7 +37,7 @@ from pytest_llmeval.perturbations.fairness import TARGET_NAMES
 from pytest_llmeval.perturbations.robustness import KEYBOARD_NEIGHBOURS, MISSPELLINGS
 from pytest_llmeval.runspec import Description, build_run_spec
 from pytest_llmeval.scenarios import CORRECT_TAG, Instance, Reference
-from tests.projects import scripted_project
+from tests.projects import letters_project
 
 XDIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")]
 MILD_MIX = PerturbationDescription("mild_mix", robustness=True)
@@ -234,20 +234,10 @@ def test_worst_case_over_originals_and_copies() -> None:
 
 # --- end to end ---------------------------------------------------------------------------------------------
 
-SCRIPTED_MODEL = '''
-class LetterModel:
-    def generate(self, requests):
-        return [" " + "ABCD"[len(r.prompt) % 4] for r in requests]
-'''
-
-
-DEPLOYMENTS = ("model_deployments:\n  - {name: scripted/letters, model_name: scripted/letters, "
-               "client_spec: {class_name: 'scripted_model:LetterModel'}}\n")
-
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
-    return scripted_project(pytester, monkeypatch, SCRIPTED_MODEL, DEPLOYMENTS)
+    return letters_project(pytester, monkeypatch)
 
 
 def _run(root: Path) -> Path:

@@ -90,18 +90,20 @@ class RequestCache:
                 time.sleep(0.05 * (attempt + 1))
         return None
 
+    def select_in(self, sql: str, keys: Sequence[str], *leading: Any) -> list[Any]:
+        """Rows of ``sql`` (whose ``{marks}`` is an ``IN`` list) for many keys, 500 per query
+        (SQLite's parameter limit); ``leading`` parameters come before the keys."""
+        rows: list[Any] = []
+        for start in range(0, len(keys), 500):
+            chunk = [*leading, *keys[start:start + 500]]
+            query = sql.format(marks=",".join("?" * (len(chunk) - len(leading))))
+            rows += self._retry(lambda c, query=query, chunk=chunk: c.execute(query, chunk).fetchall())
+        return rows
+
     def get_many(self, keys: Sequence[str]) -> dict[str, RequestResult]:
         """Every stored result among ``keys``, read in bulk."""
-        found: dict[str, RequestResult] = {}
-        for start in range(0, len(keys), 500):
-            chunk = list(keys[start:start + 500])
-            marks = ",".join("?" * len(chunk))
-            rows = self._retry(
-                lambda c, chunk=chunk, marks=marks: c.execute(
-                    f"SELECT key, result FROM results WHERE key IN ({marks})", chunk).fetchall())
-            for key, text in rows:
-                found[key] = RequestResult.from_dict(json.loads(text))
-        return found
+        rows = self.select_in("SELECT key, result FROM results WHERE key IN ({marks})", keys)
+        return {key: RequestResult.from_dict(json.loads(text)) for key, text in rows}
 
     def put_many(self, entries: Iterable[tuple[str, str, Request, RequestResult]]) -> None:
         """Store ``(key, deployment, request, result)`` rows in one short transaction."""
@@ -144,17 +146,9 @@ class TokenCountMemo:
 
     def get_counts(self, texts: Sequence[str]) -> dict[str, int]:
         by_hash = {hashlib.sha1(text.encode()).hexdigest(): text for text in texts}
-        hashes = list(by_hash)
-        found: dict[str, int] = {}
-        for start in range(0, len(hashes), 500):
-            chunk = hashes[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows = self.cache._retry(
-                lambda c, chunk=chunk, marks=marks: c.execute(
-                    f"SELECT text_sha1, count FROM token_counts WHERE tokenizer = ? AND text_sha1 IN ({marks})",
-                    [self.tokenizer, *chunk]).fetchall())
-            found.update((by_hash[digest], int(count)) for digest, count in rows)
-        return found
+        rows = self.cache.select_in("SELECT text_sha1, count FROM token_counts WHERE tokenizer = ? AND "
+                                    "text_sha1 IN ({marks})", list(by_hash), self.tokenizer)
+        return {by_hash[digest]: int(count) for digest, count in rows}
 
     def put_counts(self, counts: Sequence[tuple[str, int]]) -> None:
         rows = [(self.tokenizer, hashlib.sha1(text.encode()).hexdigest(), count) for text, count in counts]

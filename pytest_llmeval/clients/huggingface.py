@@ -245,8 +245,9 @@ class HuggingFaceClient:
     def _prefix(self, ids: list[int], request: Request) -> SharedPrefix:
         """Run the shared prefix once; keep its key/value cache (and logits when scoring).
 
-        The last few prefixes are remembered, so a run sent in several calls (the cache hands
-        over a batch at a time) computes its instructions and examples only once.
+        The last few prefixes are remembered, so runs sent in several calls (a test calling
+        the model directly, a run split by the cache's hits) compute their instructions and
+        examples only once.
         """
         import torch
 
@@ -313,19 +314,10 @@ class HuggingFaceClient:
         with torch.inference_mode():
             if prefix is not None and prefix.attention is not None and _prefix_attention_on(model):
                 batch = prefix.attention.batch(attention[:, start:].bool())
-                try:
-                    logits = model(input_ids=tail_ids, attention_mask=batch.tail_mask(), position_ids=positions,
-                                   use_cache=False, logits_to_keep=logits_to_keep,
-                                   **{prefix_attention.KWARG: batch}).logits
-                except prefix_attention.Unsupported as exc:
-                    logits, reason = None, str(exc)
-                else:
-                    reason = f"{batch.calls} of {len(batch.keys)} layers used it"
-                if logits is not None and batch.calls == len(batch.keys):
+                logits = _over_prefix(model, batch, input_ids=tail_ids, attention_mask=batch.tail_mask(),
+                                      position_ids=positions, use_cache=False, logits_to_keep=logits_to_keep)
+                if logits is not None:
                     return logits
-                log.info("shared-prefix attention is off for this model (%s); copying the prefix cache", reason)
-                prefix_attention.disable(model)
-                model._llmeval_prefix_attention = False
             cache = prefix.expanded(input_ids.shape[0]) if prefix is not None else None
             return model(input_ids=tail_ids, attention_mask=attention, position_ids=positions,
                          past_key_values=cache, logits_to_keep=logits_to_keep).logits
@@ -429,18 +421,11 @@ class HuggingFaceClient:
         with torch.inference_mode():
             for _ in range(request.max_tokens):
                 batch = prefix.attention.batch(valid)
-                try:
-                    logits = model(input_ids=step_ids, attention_mask=mask, position_ids=positions,
-                                   past_key_values=cache, use_cache=True, logits_to_keep=1,
-                                   **{prefix_attention.KWARG: batch}).logits[:, -1]
-                except prefix_attention.Unsupported:
-                    logits = None
-                if logits is None or batch.calls != len(batch.keys):
-                    log.info("shared-prefix decoding is off for this model; copying the prefix cache")
-                    prefix_attention.disable(model)
-                    model._llmeval_prefix_attention = False
+                logits = _over_prefix(model, batch, input_ids=step_ids, attention_mask=mask, position_ids=positions,
+                                      past_key_values=cache, use_cache=True, logits_to_keep=1)
+                if logits is None:
                     return None
-                logprobs = torch.log_softmax(logits.float(), dim=-1)
+                logprobs = torch.log_softmax(logits[:, -1].float(), dim=-1)
                 chosen = torch.argmax(logprobs, dim=-1)
                 for row in range(rows):
                     if not running[row]:
@@ -578,6 +563,24 @@ def _single_pass(request: Request) -> bool:
     """Answered by one forward pass: one greedy token, or the prompt's own log-probabilities."""
     one_token = request.max_tokens == 1 and request.temperature == 0 and request.num_completions == 1
     return one_token or (request.echo_prompt and request.max_tokens == 0)
+
+
+def _over_prefix(model: Any, batch: prefix_attention.PrefixBatch, **inputs: Any) -> Any | None:
+    """The model's logits with ``batch``'s prefix attended where it is stored; None, with the
+    path switched off for this model, when its attention cannot do that (the caller then
+    copies the prefix cache)."""
+    try:
+        logits = model(**inputs, **{prefix_attention.KWARG: batch}).logits
+    except prefix_attention.Unsupported as exc:
+        reason = str(exc)
+    else:
+        if batch.calls == len(batch.keys):
+            return logits
+        reason = f"{batch.calls} of {len(batch.keys)} layers used it"
+    log.info("shared-prefix attention is off for this model (%s); copying the prefix cache", reason)
+    prefix_attention.disable(model)
+    model._llmeval_prefix_attention = False
+    return None
 
 
 def _prefix_attention_on(model: Any) -> bool:

@@ -56,8 +56,24 @@ class Episode:
                             self.main_score)
 
 
+class EpisodeScores:
+    """clembench's headline numbers over ``episodes`` (one run's, or a whole game's)."""
+
+    episodes: list[Episode]
+
+    @property
+    def played(self) -> float:
+        """The fraction of episodes not aborted (clembench's % Played / 100)."""
+        return nanmean(0.0 if e.aborted else 1.0 for e in self.episodes)
+
+    @property
+    def quality(self) -> float:
+        """Mean Main Score over played episodes; NaN when none was played."""
+        return nanmean(e.main_score for e in self.episodes)
+
+
 @dataclass
-class GameRun:
+class GameRun(EpisodeScores):
     """Episodes of one game's experiment with one set of players, and their HELM stats."""
 
     spec: GameSpec
@@ -75,34 +91,16 @@ class GameRun:
     def name(self) -> str:
         return f"{self.spec.game_name}:{self.experiment},model={'--'.join(self.model_names)}"
 
-    @property
-    def played(self) -> float:
-        """The fraction of episodes not aborted (clembench's % Played / 100)."""
-        return nanmean(0.0 if e.aborted else 1.0 for e in self.episodes)
-
-    @property
-    def quality(self) -> float:
-        """Mean Main Score over played episodes; NaN when none was played."""
-        return nanmean(e.main_score for e in self.episodes)
-
 
 @dataclass
-class GamePlay:
+class GamePlay(EpisodeScores):
     """What a game-based test gets back: every run of the game and their episodes."""
 
     runs: list[GameRun] = field(default_factory=list)
 
     @property
-    def episodes(self) -> list[Episode]:
+    def episodes(self) -> list[Episode]:  # type: ignore[override]
         return [e for run in self.runs for e in run.episodes]
-
-    @property
-    def played(self) -> float:
-        return nanmean(0.0 if e.aborted else 1.0 for e in self.episodes)
-
-    @property
-    def quality(self) -> float:
-        return nanmean(e.main_score for e in self.episodes)
 
     def table(self) -> GameTable:
         return compute_table(e.score() for e in self.episodes)
