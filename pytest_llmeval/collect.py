@@ -146,7 +146,7 @@ class RunItem(LLMEvalItem):
     def runtest(self) -> None:
         from pytest_llmeval.plugin import get_session
         from pytest_llmeval.report.collector import get_report
-        from pytest_llmeval.report.records import scenario_key
+        from pytest_llmeval.report.run_records import scenario_key
         from pytest_llmeval.session import check_gates, worker_id
 
         session = get_session(self.config)

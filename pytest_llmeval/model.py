@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmeval.clients.cache import CachingClient
-from pytest_llmeval.registry.models import ModelDeployment, ModelMetadata
+from pytest_llmeval.registry.entries import ModelDeployment, ModelMetadata
 from pytest_llmeval.requests import Message, Request, RequestResult
 
 

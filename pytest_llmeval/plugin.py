@@ -12,12 +12,12 @@ import pytest
 from pytest_llmeval import options
 from pytest_llmeval.collect import EvalFile, is_eval_file
 from pytest_llmeval.errors import LLMEvalError
+from pytest_llmeval.games.games_summary import write_games_summary
 from pytest_llmeval.games.items import GameFixture, collect_games_file
-from pytest_llmeval.games.report import write_games_summary
 from pytest_llmeval.gpus import pin_worker_gpu
 from pytest_llmeval.heap import freeze_for_exit
 from pytest_llmeval.model import ModelHandle
-from pytest_llmeval.registry.models import ModelMetadata
+from pytest_llmeval.registry.entries import ModelMetadata
 from pytest_llmeval.report.collector import REPORT_KEY, ReportSession, get_report
 from pytest_llmeval.report.terminal import write_summary
 from pytest_llmeval.session import LLMEvalSession

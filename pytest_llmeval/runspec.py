@@ -11,15 +11,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_llmeval.adapters.spec import (
+from pytest_llmeval.adapters.adapter_spec import (
     ADAPT_MULTIPLE_CHOICE_JOINT,
     ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL,
     AdapterSpec,
 )
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.perturbations import DATA_AUGMENTATIONS, Perturbation, augmenter_spec, perturbations_for
-from pytest_llmeval.scenarios.base import EVAL_SPLITS, Scenario
 from pytest_llmeval.scenarios.data import DataLocator
+from pytest_llmeval.scenarios.scenario import EVAL_SPLITS, Scenario
 
 
 @dataclass(frozen=True)

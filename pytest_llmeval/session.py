@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.adapters.window import ContextWindow
+from pytest_llmeval.adapters.context_window import ContextWindow
 from pytest_llmeval.clients.cache import CachingClient, RequestCache
 from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.factory import HF, KNOWN_CLASSES, check_client_spec, identity_for, make_client
@@ -23,8 +23,8 @@ from pytest_llmeval.errors import ConfigError, LLMEvalError
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.model import ModelHandle
 from pytest_llmeval.options import Settings
+from pytest_llmeval.pipeline import RunResult, execute
 from pytest_llmeval.registry import Registry
-from pytest_llmeval.runner import RunResult, execute
 from pytest_llmeval.runspec import Description, build_run_spec
 from pytest_llmeval.scenarios.data import DataLocator
 

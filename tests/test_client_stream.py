@@ -6,7 +6,7 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from pytest_llmeval.clients.base import Finished, collect, stream
+from pytest_llmeval.clients.protocol import Finished, collect, stream
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from pytest_llmeval.adapters import AdapterSpec, ContextWindow, Prompt, adapt
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.registry.models import ModelDeployment, ObjectSpec
+from pytest_llmeval.registry.entries import ModelDeployment, ObjectSpec
 from pytest_llmeval.runspec import Description, build_run_spec, multiple_choice_joint, multiple_choice_separate
 from pytest_llmeval.scenarios import CORRECT_TAG, Instance, Reference
 from tests.projects import LETTER_MODEL, make_importable
@@ -136,7 +136,7 @@ def test_separate_multiple_choice_fits_each_option_with_nothing_to_generate() ->
 
 def test_runner_counts_prompt_tokens_and_truncation(tmp_path: Path) -> None:
     from pytest_llmeval.clients.python_callable import CallableClient
-    from pytest_llmeval.runner import execute
+    from pytest_llmeval.pipeline import execute
     from pytest_llmeval.scenarios import Scenario
 
     class Tiny(Scenario):

@@ -16,15 +16,15 @@ import yaml
 from pytest_llmeval import Instance, Reference, register_scenario, scenario
 from pytest_llmeval.clients.python_callable import CallableClient
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
+from pytest_llmeval.pipeline import execute
 from pytest_llmeval.requests import Request
-from pytest_llmeval.runner import execute
 from pytest_llmeval.runspec import RUN_SPEC_FUNCTIONS, Description, build_run_spec
-from pytest_llmeval.scenarios.base import CORRECT_TAG, TEST_SPLIT, TRAIN_SPLIT, VALID_SPLIT
 from pytest_llmeval.scenarios.custom import TableScenario, register_yaml_scenarios
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.decorator import FunctionScenario
-from pytest_llmeval.scenarios.records import RecordError, correct_index, instance_from_record
 from pytest_llmeval.scenarios.registration import USER_SCENARIOS
+from pytest_llmeval.scenarios.row_instances import RecordError, correct_index, instance_from_record
+from pytest_llmeval.scenarios.scenario import CORRECT_TAG, TEST_SPLIT, TRAIN_SPLIT, VALID_SPLIT
 
 QUIZ = textwrap.dedent("""\
     question,a,b,c,d,answer,split

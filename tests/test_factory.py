@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.clients import check_client_spec, hf_loading, make_client, openai_compatible
-from pytest_llmeval.clients.base import client_identity
 from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.factory import identity_for
 from pytest_llmeval.clients.huggingface import HuggingFaceClient
 from pytest_llmeval.clients.openai_compatible import OpenAICompatibleClient
+from pytest_llmeval.clients.protocol import client_identity
 from pytest_llmeval.clients.python_callable import CallableClient
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry import DEFAULT_MODEL, ModelDeployment, ObjectSpec, Registry

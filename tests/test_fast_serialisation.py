@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from pytest_llmeval.adapters.adapter_spec import ADAPT_MULTIPLE_CHOICE_JOINT, RequestState
 from pytest_llmeval.adapters.in_context import adapt, build_prompt, sample_examples
-from pytest_llmeval.adapters.spec import ADAPT_MULTIPLE_CHOICE_JOINT, RequestState
 from pytest_llmeval.clients.cache import cache_key
 from pytest_llmeval.metrics.basic import normalize_text
 from pytest_llmeval.metrics.stat import MetricName, Stat
@@ -30,13 +30,13 @@ from pytest_llmeval.perturbations.description import PerturbationDescription
 from pytest_llmeval.plain import plain
 from pytest_llmeval.report.helm_output import json_lines, run_dir, write_run
 from pytest_llmeval.report.html import render_report, report_data, report_parts, script_json
-from pytest_llmeval.report.records import InstanceRecord, RunRecord, _per_instance_stats, instance_records
+from pytest_llmeval.report.run_records import InstanceRecord, RunRecord, _per_instance_stats, instance_records
 from pytest_llmeval.report.summary import write_json
 from pytest_llmeval.requests import GeneratedOutput, Message, Request, RequestResult, Token
 from pytest_llmeval.runspec import Description, build_run_spec
-from pytest_llmeval.scenarios.base import CORRECT_TAG, Instance, Reference
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.mmlu import MMLUScenario
+from pytest_llmeval.scenarios.scenario import CORRECT_TAG, Instance, Reference
 
 Point = namedtuple("Point", "x y")
 

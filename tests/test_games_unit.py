@@ -13,13 +13,13 @@ from pytest_llmeval.clients.cache import CachingClient
 from pytest_llmeval.clients.python_callable import CallableClient
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.games import (
+    ChatTokenCounter,
     DialogueGameMaster,
     EpisodeScore,
     GameSpec,
     HandleModel,
     Player,
     ScriptedModel,
-    TokenCounter,
     compute_table,
     discover_games,
     play_experiment,
@@ -28,12 +28,12 @@ from pytest_llmeval.games import (
 from pytest_llmeval.games.builtin.taboo.master import check_clue
 from pytest_llmeval.games.builtin.wordle.master import ParseError, letter_feedback, parse_reply
 from pytest_llmeval.games.clemscore import round2
+from pytest_llmeval.games.game_spec import BUILTIN_DIR, read_spec_file
 from pytest_llmeval.games.items import parse_pairings, read_games_file
 from pytest_llmeval.games.master import ABORT_REASON_KEY
-from pytest_llmeval.games.spec import BUILTIN_DIR, read_spec_file
 from pytest_llmeval.games.transcript import build_transcript
 from pytest_llmeval.model import ModelHandle
-from pytest_llmeval.registry.models import ModelDeployment, ModelMetadata, ObjectSpec
+from pytest_llmeval.registry.entries import ModelDeployment, ModelMetadata, ObjectSpec
 from pytest_llmeval.requests import Message
 
 GAMES = discover_games()
@@ -201,9 +201,9 @@ def test_token_counter_uses_the_tokenizer_when_there_is_one() -> None:
         def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
             return {"input_ids": list(range(len(text.split())))}
 
-    count, how = TokenCounter(Tokenizer()).count([Message("user", "one two three"), Message("assistant", "four")])
+    count, how = ChatTokenCounter(Tokenizer()).count([Message("user", "one two three"), Message("assistant", "four")])
     assert (count, how) == (4, "tokenizer")
-    count, how = TokenCounter().count([Message("user", "x" * 30)])
+    count, how = ChatTokenCounter().count([Message("user", "x" * 30)])
     assert how == "estimate" and count == math.ceil((30 + 4 + 4) / 3)
 
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from pytest_llmeval.adapters.spec import RequestState
+from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.metrics import MATCHERS, reference_stats
 from pytest_llmeval.metrics.generation import (
     exact_match_indicator,
@@ -15,7 +15,7 @@ from pytest_llmeval.metrics.generation import (
     final_number_exact_match,
 )
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult
-from pytest_llmeval.scenarios.base import CORRECT_TAG, Instance, Reference
+from pytest_llmeval.scenarios.scenario import CORRECT_TAG, Instance, Reference
 
 
 @pytest.mark.parametrize(("gold", "pred", "expected"), [

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from pytest_llmeval.adapters.spec import RequestState
+from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.metrics import MetricName, Stat, aggregate
 from pytest_llmeval.report.helm_output import RUN_FILES, run_dir, write_run
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult
 from pytest_llmeval.runspec import Description, build_run_spec
-from pytest_llmeval.scenarios.base import CORRECT_TAG, Instance, Reference
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.mmlu import MMLUScenario
+from pytest_llmeval.scenarios.scenario import CORRECT_TAG, Instance, Reference
 
 DEPLOYMENT = "local/smollm2-135m-instruct"
 

@@ -6,11 +6,11 @@ import math
 
 import pytest
 
-from pytest_llmeval.adapters.spec import RequestState
+from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.metrics import MATCHERS, MetricName, Stat, aggregate, efficiency_stats, normalize_text, prediction
 from pytest_llmeval.metrics import reference_stats as reference_stats_fn
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult, Token
-from pytest_llmeval.scenarios.base import CORRECT_TAG, Instance, Reference
+from pytest_llmeval.scenarios.scenario import CORRECT_TAG, Instance, Reference
 
 OPTIONS = ("Anabolism", "Catabolism", "Tolerance", "Homeostasis")
 ALL = ["exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_prefix_exact_match"]  # MATCHERS has more

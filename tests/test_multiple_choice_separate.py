@@ -153,12 +153,12 @@ def test_real_model_scores_equal_a_direct_transformers_computation(tmp_path: Pat
     and each sum equals log-softmax over the model's logits computed here with transformers."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from pytest_llmeval.adapters.window import ContextWindow
+    from pytest_llmeval.adapters.context_window import ContextWindow
     from pytest_llmeval.clients.credentials import Credentials
     from pytest_llmeval.clients.factory import make_client
     from pytest_llmeval.clients.hf_loading import loadable_path
+    from pytest_llmeval.pipeline import execute
     from pytest_llmeval.registry import Registry
-    from pytest_llmeval.runner import execute
     from pytest_llmeval.scenarios import DataLocator
 
     deployment = Registry.load(None).deployment(DEPLOYMENT)

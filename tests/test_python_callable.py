@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.clients.base import batch_hint, client_identity
+from pytest_llmeval.clients.protocol import batch_hint, client_identity
 from pytest_llmeval.clients.python_callable import CallableClient, import_object
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult

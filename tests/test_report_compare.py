@@ -8,7 +8,7 @@ from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.gates import Gate, lower_is_better
 from pytest_llmeval.report.baseline import entry_from_record, find_entry
 from pytest_llmeval.report.compare import Tolerance, compare_run, parse_tolerances
-from pytest_llmeval.report.records import InstanceRecord, RunRecord
+from pytest_llmeval.report.run_records import InstanceRecord, RunRecord
 
 
 def make_record(outcomes: list[float], outputs: list[str] | None = None, *, name: str = "quiz:x=1[m]",

@@ -11,9 +11,9 @@ import pytest
 
 from pytest_llmeval.report.baseline import entry_from_record
 from pytest_llmeval.report.compare import compare_run
-from pytest_llmeval.report.games import find_episodes
+from pytest_llmeval.report.episodes import find_episodes
 from pytest_llmeval.report.html import render_report, script_json
-from pytest_llmeval.report.records import InstanceRecord, RunRecord
+from pytest_llmeval.report.run_records import InstanceRecord, RunRecord
 from pytest_llmeval.report.summary import build_summary, write_json
 from tests.test_report_compare import make_record
 

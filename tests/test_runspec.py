@@ -6,8 +6,8 @@ import pytest
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.runspec import Description, RunSpec, build_run_spec
-from pytest_llmeval.scenarios.base import EVAL_SPLITS
 from pytest_llmeval.scenarios.mmlu import MMLUScenario
+from pytest_llmeval.scenarios.scenario import EVAL_SPLITS
 
 DEPLOYMENT = "local/smollm2-135m-instruct"
 MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"

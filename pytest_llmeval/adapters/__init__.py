@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from pytest_llmeval.adapters.in_context import adapt, build_prompt, make_prompt, sample_examples
-from pytest_llmeval.adapters.prompt import Prompt
-from pytest_llmeval.adapters.spec import (
+from pytest_llmeval.adapters.adapter_spec import (
     ADAPT_GENERATION,
     ADAPT_MULTIPLE_CHOICE_JOINT,
     ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL,
     AdapterSpec,
     RequestState,
 )
-from pytest_llmeval.adapters.window import ContextWindow
+from pytest_llmeval.adapters.context_window import ContextWindow
+from pytest_llmeval.adapters.in_context import adapt, build_prompt, make_prompt, sample_examples
+from pytest_llmeval.adapters.prompt import Prompt
 
 __all__ = [
     "ADAPT_GENERATION", "ADAPT_MULTIPLE_CHOICE_JOINT", "ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL", "AdapterSpec",

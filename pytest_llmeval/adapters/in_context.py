@@ -11,16 +11,16 @@ import random
 from collections import defaultdict
 from itertools import cycle
 
-from pytest_llmeval.adapters.prompt import Prompt
-from pytest_llmeval.adapters.spec import (
+from pytest_llmeval.adapters.adapter_spec import (
     ADAPT_MULTIPLE_CHOICE_JOINT,
     ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL,
     AdapterSpec,
     RequestState,
 )
-from pytest_llmeval.adapters.window import ContextWindow
+from pytest_llmeval.adapters.context_window import ContextWindow
+from pytest_llmeval.adapters.prompt import Prompt
 from pytest_llmeval.requests import Request
-from pytest_llmeval.scenarios.base import TRAIN_SPLIT, Instance
+from pytest_llmeval.scenarios.scenario import TRAIN_SPLIT, Instance
 
 
 def sample_examples(train: list[Instance], seed: int, count: int, sample_train: bool = True) -> list[Instance]:

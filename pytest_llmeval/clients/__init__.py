@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pytest_llmeval.clients.base import Client, client_identity
 from pytest_llmeval.clients.cache import CachingClient, RequestCache, cache_key
 from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.factory import check_client_spec, make_client
+from pytest_llmeval.clients.protocol import Client, client_identity
 from pytest_llmeval.clients.python_callable import CallableClient
 
 if TYPE_CHECKING:

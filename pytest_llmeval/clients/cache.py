@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.clients.base import Client, Finished, client_identity, collect, stream
+from pytest_llmeval.clients.protocol import Client, Finished, client_identity, collect, stream
 from pytest_llmeval.requests import Request, RequestResult
 
 log = logging.getLogger("pytest_llmeval.cache")

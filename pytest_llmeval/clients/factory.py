@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pytest_llmeval.clients.base import Client, client_identity
 from pytest_llmeval.clients.credentials import Credentials
+from pytest_llmeval.clients.protocol import Client, client_identity
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.registry.models import ModelDeployment
+from pytest_llmeval.registry.entries import ModelDeployment
 
 HF = "huggingface"
 OPENAI = "openai_compatible"

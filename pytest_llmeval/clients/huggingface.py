@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.clients import hf_loading, prefix_attention
-from pytest_llmeval.clients.base import Finished, collect
+from pytest_llmeval.clients.protocol import Finished, collect
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.requests import GeneratedOutput, Message, Request, RequestResult, Token, truncate_at_stop
 

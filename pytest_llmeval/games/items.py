@@ -28,11 +28,11 @@ import yaml
 
 from pytest_llmeval.collect import GateFailure, LLMEvalItem
 from pytest_llmeval.errors import ConfigError, LLMEvalError
+from pytest_llmeval.games.episode_runner import GamePlay, GameRun, play_experiment
+from pytest_llmeval.games.game_spec import GameSpec, discover_games
+from pytest_llmeval.games.game_window import ChatTokenCounter
 from pytest_llmeval.games.instances import sample_episodes
-from pytest_llmeval.games.models import HandleModel, PlayerModel, ScriptedModel
-from pytest_llmeval.games.runner import GamePlay, GameRun, play_experiment
-from pytest_llmeval.games.spec import GameSpec, discover_games
-from pytest_llmeval.games.window import TokenCounter
+from pytest_llmeval.games.player_models import HandleModel, PlayerModel, ScriptedModel
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.report.helm_output import run_dir
 
@@ -209,10 +209,10 @@ class GameItem(LLMEvalItem):
 
 # --- running -------------------------------------------------------------------------------------
 
-_COUNTERS: dict[tuple[int, str, int | None, str | None], TokenCounter] = {}
+_COUNTERS: dict[tuple[int, str, int | None, str | None], ChatTokenCounter] = {}
 
 
-def token_counter(session: LLMEvalSession, name: str) -> TokenCounter:
+def token_counter(session: LLMEvalSession, name: str) -> ChatTokenCounter:
     """The deployment's tokenizer when it has a window to check (else a character estimate)."""
     deployment = session.registry.deployment(name)
     key = (id(session), name, deployment.max_sequence_length, deployment.tokenizer_name)
@@ -223,7 +223,7 @@ def token_counter(session: LLMEvalSession, name: str) -> TokenCounter:
                 tokenizer = session.tokenizer(name)
             except Exception as exc:  # no tokenizer: fall back to counting characters
                 log.info("%s: no tokenizer (%s); estimating prompt tokens from characters", name, exc)
-        _COUNTERS[key] = TokenCounter(tokenizer)
+        _COUNTERS[key] = ChatTokenCounter(tokenizer)
     return _COUNTERS[key]
 
 

@@ -14,6 +14,7 @@ import logging
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
+from pytest_llmeval.games.game_window import ContextOverflowError
 from pytest_llmeval.games.metrics import (
     METRIC_ABORTED,
     METRIC_LOSE,
@@ -22,13 +23,12 @@ from pytest_llmeval.games.metrics import (
     METRIC_REQUEST_COUNT_VIOLATED,
     METRIC_SUCCESS,
 )
-from pytest_llmeval.games.models import PlayerModel, PlayerModelError
 from pytest_llmeval.games.player import Player
+from pytest_llmeval.games.player_models import PlayerModel, PlayerModelError
 from pytest_llmeval.games.recorder import GameRecorder
-from pytest_llmeval.games.window import ContextOverflowError
 
 if TYPE_CHECKING:
-    from pytest_llmeval.games.spec import GameSpec
+    from pytest_llmeval.games.game_spec import GameSpec
 
 log = logging.getLogger("pytest_llmeval.games")
 

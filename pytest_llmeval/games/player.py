@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from pytest_llmeval.games.models import PlayerModel, ProgrammaticModel, Reply
+from pytest_llmeval.games.player_models import PlayerModel, ProgrammaticModel, Reply
 
 
 class Player:

@@ -11,7 +11,7 @@ import re
 import string
 from collections.abc import Callable
 
-from pytest_llmeval.adapters.spec import RequestState
+from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.metrics.stat import MetricName, Stat
 
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)

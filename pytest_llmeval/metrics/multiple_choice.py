@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 
-from pytest_llmeval.adapters.spec import RequestState
+from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.errors import ClientError
 from pytest_llmeval.metrics.stat import MetricName, Stat
 from pytest_llmeval.requests import Token

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pytest_llmeval.perturbations.augment import DATA_AUGMENTATIONS, augment, augmenter_spec, perturbations_for
-from pytest_llmeval.perturbations.base import Perturbation
 from pytest_llmeval.perturbations.description import ORIGINAL, PERTURBED, WORST, PerturbationDescription
 from pytest_llmeval.perturbations.fairness import GenderPerturbation, PersonNamePerturbation
+from pytest_llmeval.perturbations.perturbation import Perturbation
 from pytest_llmeval.perturbations.robustness import (
     ContractionPerturbation,
     ExpansionPerturbation,

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pytest_llmeval.perturbations.base import Perturbation
 from pytest_llmeval.perturbations.fairness import GenderPerturbation, PersonNamePerturbation
+from pytest_llmeval.perturbations.perturbation import Perturbation
 from pytest_llmeval.perturbations.robustness import MildMixPerturbation
-from pytest_llmeval.scenarios.base import Instance
+from pytest_llmeval.scenarios.scenario import Instance
 
 
 def robustness() -> list[Perturbation]:

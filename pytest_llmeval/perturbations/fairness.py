@@ -11,8 +11,8 @@ import re
 from random import Random
 from typing import Any
 
-from pytest_llmeval.perturbations.base import Perturbation, match_case, word_pattern
-from pytest_llmeval.scenarios.base import Instance
+from pytest_llmeval.perturbations.perturbation import Perturbation, match_case, word_pattern
+from pytest_llmeval.scenarios.scenario import Instance
 
 # male -> female
 GENDER_PRONOUNS: dict[str, str] = {"he": "she", "him": "her", "his": "her", "himself": "herself"}

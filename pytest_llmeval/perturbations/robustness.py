@@ -12,7 +12,7 @@ import re
 from random import Random
 from typing import Any
 
-from pytest_llmeval.perturbations.base import Perturbation, match_case, word_pattern
+from pytest_llmeval.perturbations.perturbation import Perturbation, match_case, word_pattern
 
 # Expanded form -> contracted form (the contraction perturbation reads it left to right, the
 # expansion perturbation right to left).

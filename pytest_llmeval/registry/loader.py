@@ -18,7 +18,7 @@ import yaml
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry import schemas
-from pytest_llmeval.registry.models import ModelDeployment, ModelMetadata, ObjectSpec, TokenizerConfig
+from pytest_llmeval.registry.entries import ModelDeployment, ModelMetadata, ObjectSpec, TokenizerConfig
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "registries"
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry import loader
-from pytest_llmeval.registry.models import ModelDeployment, ModelMetadata, ObjectSpec, TokenizerConfig
+from pytest_llmeval.registry.entries import ModelDeployment, ModelMetadata, ObjectSpec, TokenizerConfig
 
 DEFAULT_MODEL = "local/smollm2-135m-instruct"
 HF_CLIENT = "pytest_llmeval.clients.HuggingFaceClient"

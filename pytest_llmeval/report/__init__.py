@@ -6,7 +6,7 @@ from pytest_llmeval.report.baseline import BaselineStore
 from pytest_llmeval.report.collector import ReportSession, get_report
 from pytest_llmeval.report.compare import Comparison, Tolerance, compare_run
 from pytest_llmeval.report.helm_output import RUN_FILES, run_dir, write_run
-from pytest_llmeval.report.records import InstanceRecord, RunRecord
+from pytest_llmeval.report.run_records import InstanceRecord, RunRecord
 from pytest_llmeval.report.significance import mcnemar_exact_p, paired_bootstrap_p
 
 __all__ = [

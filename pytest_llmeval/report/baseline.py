@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.report.records import RunRecord
+from pytest_llmeval.report.run_records import RunRecord
 
 FORMAT = "pytest-llmeval-baseline"
 VERSION = 1

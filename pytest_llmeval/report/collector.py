@@ -31,9 +31,9 @@ from pytest_llmeval.report.baseline import (
     write_baseline,
 )
 from pytest_llmeval.report.compare import Comparison, compare_run
-from pytest_llmeval.report.games import find_episodes
+from pytest_llmeval.report.episodes import find_episodes
 from pytest_llmeval.report.html import report_parts
-from pytest_llmeval.report.records import RunRecord, record_from_properties, record_from_result
+from pytest_llmeval.report.run_records import RunRecord, record_from_properties, record_from_result
 from pytest_llmeval.report.settings import ReportSettings
 from pytest_llmeval.report.summary import REPORT_FILE, SUMMARY_FILE, build_summary, write_json
 

@@ -14,7 +14,7 @@ from typing import Any
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.gates import lower_is_better
 from pytest_llmeval.report.baseline import input_digest
-from pytest_llmeval.report.records import InstanceRecord, RunRecord
+from pytest_llmeval.report.run_records import InstanceRecord, RunRecord
 from pytest_llmeval.report.significance import is_binary, mcnemar_exact_p, paired_bootstrap_p
 
 _TOLERANCE = re.compile(r"^\s*([A-Za-z_][\w .]*?)\s*:\s*([+-]?)\s*(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$")

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.adapters.spec import RequestState
+from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.metrics.stat import Stat
 from pytest_llmeval.runspec import RunSpec
-from pytest_llmeval.scenarios.base import Scenario
+from pytest_llmeval.scenarios.scenario import Scenario
 
 RUN_FILES = ("run_spec.json", "scenario.json", "scenario_state.json", "per_instance_stats.json", "stats.json")
 

@@ -14,7 +14,7 @@ from html import escape
 from typing import Any
 
 from pytest_llmeval.gates import lower_is_better
-from pytest_llmeval.report.records import RunRecord
+from pytest_llmeval.report.run_records import RunRecord
 from pytest_llmeval.report.summary import finite, sort_records
 
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7", "#9c755f")

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.report.records import RunRecord
+from pytest_llmeval.report.run_records import RunRecord
 
 FORMAT = "pytest-llmeval-summary"
 SUMMARY_FILE = "summary.json"

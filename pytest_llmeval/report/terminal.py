@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.report.collector import comparison_lines, get_report
-from pytest_llmeval.report.records import RunRecord
+from pytest_llmeval.report.run_records import RunRecord
 from pytest_llmeval.report.summary import sort_records
 
 SHOWN_CHANGES = 3

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pytest_llmeval.scenarios.base import (
+from pytest_llmeval.scenarios.data import DataLocator
+from pytest_llmeval.scenarios.mmlu import MMLUScenario
+from pytest_llmeval.scenarios.scenario import (
     CORRECT_TAG,
     EVAL_SPLITS,
     TEST_SPLIT,
@@ -12,8 +14,6 @@ from pytest_llmeval.scenarios.base import (
     Reference,
     Scenario,
 )
-from pytest_llmeval.scenarios.data import DataLocator
-from pytest_llmeval.scenarios.mmlu import MMLUScenario
 
 __all__ = [
     "CORRECT_TAG", "EVAL_SPLITS", "TEST_SPLIT", "TRAIN_SPLIT", "VALID_SPLIT", "DataLocator", "Instance",

@@ -11,7 +11,11 @@ from dataclasses import dataclass
 
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
 from pytest_llmeval.runspec import Description, RunSpec, run_spec_function
-from pytest_llmeval.scenarios.base import (
+from pytest_llmeval.scenarios.data import DataLocator, DataSource
+from pytest_llmeval.scenarios.examples import check_examples_from, hold_out, without_train_file
+from pytest_llmeval.scenarios.generation_adapter import generation_adapter
+from pytest_llmeval.scenarios.jsonl import read_jsonl, require
+from pytest_llmeval.scenarios.scenario import (
     CORRECT_TAG,
     TRAIN_SPLIT,
     VALID_SPLIT,
@@ -20,10 +24,6 @@ from pytest_llmeval.scenarios.base import (
     Scenario,
     with_ids,
 )
-from pytest_llmeval.scenarios.data import DataLocator, DataSource
-from pytest_llmeval.scenarios.examples import check_examples_from, hold_out, without_train_file
-from pytest_llmeval.scenarios.generation_adapter import generation_adapter
-from pytest_llmeval.scenarios.jsonl import read_jsonl, require
 
 # The mirror holds them as boolq/<name>.jsonl; elsewhere they are downloaded once into the data cache.
 FILES = {name: DataSource(uri=f"https://storage.googleapis.com/boolq/{name}.jsonl", mirror_path=f"boolq/{name}.jsonl")

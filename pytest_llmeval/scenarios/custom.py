@@ -26,12 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from pytest_llmeval.adapters.spec import ADAPT_GENERATION, ADAPT_MULTIPLE_CHOICE_JOINT
+from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, ADAPT_MULTIPLE_CHOICE_JOINT
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
 from pytest_llmeval.runspec import Description, RunSpec
-from pytest_llmeval.scenarios.base import TEST_SPLIT, TRAIN_SPLIT, Instance, Scenario, with_ids
 from pytest_llmeval.scenarios.data import DataLocator, DataSource, FetchedData
-from pytest_llmeval.scenarios.records import ANSWER_FORMATS, RecordError, make_instance, split_of
 from pytest_llmeval.scenarios.registration import (
     SETTING_FIELDS,
     Registration,
@@ -42,6 +40,8 @@ from pytest_llmeval.scenarios.registration import (
     reject_arguments,
     run_spec_for,
 )
+from pytest_llmeval.scenarios.row_instances import ANSWER_FORMATS, RecordError, make_instance, split_of
+from pytest_llmeval.scenarios.scenario import TEST_SPLIT, TRAIN_SPLIT, Instance, Scenario, with_ids
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 DATA_KEYS = ("uri", "sha256", "member", "storage_options", "mirror_path", "format", "columns")

@@ -25,9 +25,7 @@ from typing import Any, TypeVar, overload
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.runspec import Description, RunSpec
-from pytest_llmeval.scenarios.base import Instance, Scenario, with_ids
 from pytest_llmeval.scenarios.data import DataLocator
-from pytest_llmeval.scenarios.records import ANSWER_FORMATS, RecordError, instance_from_record
 from pytest_llmeval.scenarios.registration import (
     Registration,
     ScenarioSettings,
@@ -37,6 +35,8 @@ from pytest_llmeval.scenarios.registration import (
     reject_arguments,
     run_spec_for,
 )
+from pytest_llmeval.scenarios.row_instances import ANSWER_FORMATS, RecordError, instance_from_record
+from pytest_llmeval.scenarios.scenario import Instance, Scenario, with_ids
 
 KIND = "python"
 LOCATOR_PARAMETER = "locator"

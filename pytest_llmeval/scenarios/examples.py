@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
-from pytest_llmeval.scenarios.base import TRAIN_SPLIT, Instance
+from pytest_llmeval.scenarios.scenario import TRAIN_SPLIT, Instance
 
 EXAMPLES_FROM = ("train", "heldout")
 # Enough for ten trials of five examples; few enough to leave the evaluated set nearly whole.

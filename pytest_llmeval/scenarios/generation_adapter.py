@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pytest_llmeval.adapters.spec import ADAPT_GENERATION, AdapterSpec
+from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, AdapterSpec
 
 
 def _prefix(noun: str | None, newline: bool) -> str:

@@ -12,7 +12,11 @@ from dataclasses import dataclass
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
 from pytest_llmeval.metrics.generation import final_number
 from pytest_llmeval.runspec import Description, RunSpec, run_spec_function
-from pytest_llmeval.scenarios.base import (
+from pytest_llmeval.scenarios.data import DataLocator, DataSource
+from pytest_llmeval.scenarios.examples import check_examples_from, hold_out, without_train_file
+from pytest_llmeval.scenarios.generation_adapter import generation_adapter
+from pytest_llmeval.scenarios.jsonl import read_jsonl, require
+from pytest_llmeval.scenarios.scenario import (
     CORRECT_TAG,
     TEST_SPLIT,
     TRAIN_SPLIT,
@@ -21,10 +25,6 @@ from pytest_llmeval.scenarios.base import (
     Scenario,
     with_ids,
 )
-from pytest_llmeval.scenarios.data import DataLocator, DataSource
-from pytest_llmeval.scenarios.examples import check_examples_from, hold_out, without_train_file
-from pytest_llmeval.scenarios.generation_adapter import generation_adapter
-from pytest_llmeval.scenarios.jsonl import read_jsonl, require
 
 BASE_URL = "https://raw.githubusercontent.com/openai/grade-school-math/master/grade_school_math/data"
 # The mirror holds them as gsm8k/<split>.jsonl; elsewhere they are downloaded once into the data cache.

@@ -6,7 +6,8 @@ import csv
 from dataclasses import dataclass
 
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.scenarios.base import (
+from pytest_llmeval.scenarios.data import DataArchive, DataLocator
+from pytest_llmeval.scenarios.scenario import (
     CORRECT_TAG,
     TEST_SPLIT,
     TRAIN_SPLIT,
@@ -16,7 +17,6 @@ from pytest_llmeval.scenarios.base import (
     Scenario,
     with_ids,
 )
-from pytest_llmeval.scenarios.data import DataArchive, DataLocator
 
 SUBJECTS = (
     "abstract_algebra", "anatomy", "astronomy", "business_ethics", "clinical_knowledge", "college_biology",

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_llmeval.adapters.spec import ADAPT_GENERATION, ADAPT_MULTIPLE_CHOICE_JOINT, AdapterSpec
+from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, ADAPT_MULTIPLE_CHOICE_JOINT, AdapterSpec
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.runspec import RUN_SPEC_FUNCTIONS, Description, RunSpec, multiple_choice_joint
 
@@ -28,7 +28,7 @@ DEFAULT_METRICS = ("exact_match", "quasi_exact_match", "prefix_exact_match", "qu
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def generation_adapter() -> AdapterSpec:
+def question_answer_adapter() -> AdapterSpec:
     """HELM's ``get_generation_adapter_spec`` with the nouns Question/Answer: 5 shots, 5 tokens, stop at newline."""
     return AdapterSpec(method=ADAPT_GENERATION, input_prefix="Question: ", input_suffix="\n",
                        output_prefix="Answer: ", output_suffix="\n", instance_prefix="\n", max_train_instances=5,
@@ -61,7 +61,7 @@ class ScenarioSettings:
         adapter = raw.get("adapter", default_adapter)
         if adapter not in ADAPTERS:
             raise ConfigError(f"{adapter!r} is not an adapter; use one of: {', '.join(ADAPTERS)}", field="adapter")
-        base = multiple_choice_joint("") if adapter == ADAPT_MULTIPLE_CHOICE_JOINT else generation_adapter()
+        base = multiple_choice_joint("") if adapter == ADAPT_MULTIPLE_CHOICE_JOINT else question_answer_adapter()
         changes: dict[str, Any] = {}
         for key in _TEXT_FIELDS:
             if key in raw:

@@ -19,7 +19,9 @@ from typing import TypeVar
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.runspec import Description, RunSpec, run_spec_function
-from pytest_llmeval.scenarios.base import (
+from pytest_llmeval.scenarios.data import DataLocator
+from pytest_llmeval.scenarios.generation_adapter import generation_adapter
+from pytest_llmeval.scenarios.scenario import (
     CORRECT_TAG,
     TEST_SPLIT,
     TRAIN_SPLIT,
@@ -29,8 +31,6 @@ from pytest_llmeval.scenarios.base import (
     Scenario,
     with_ids,
 )
-from pytest_llmeval.scenarios.data import DataLocator
-from pytest_llmeval.scenarios.generation_adapter import generation_adapter
 
 MODES = ("pattern_match", "variable_substitution", "induction")
 DEFAULT_SEED = 42  # HELM's

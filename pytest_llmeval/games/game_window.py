@@ -17,7 +17,7 @@ CHARS_PER_TOKEN = 3  # without a tokenizer we over-count tokens rather than unde
 
 
 @dataclass
-class TokenCounter:
+class ChatTokenCounter:
     """Counts a chat's prompt tokens with the model's tokenizer, else estimates from characters."""
 
     tokenizer: Any = None
@@ -46,7 +46,7 @@ class ContextOverflowError(Exception):
         self.window = window
 
 
-def check_window(messages: Sequence[Message], window: int | None, max_tokens: int, counter: TokenCounter,
+def check_window(messages: Sequence[Message], window: int | None, max_tokens: int, counter: ChatTokenCounter,
                  model: str) -> None:
     """Raise :class:`ContextOverflowError` when ``prompt + max_tokens`` exceeds ``window``."""
     if window is None:

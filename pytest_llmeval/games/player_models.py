@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmeval.clients.huggingface import merge_same_role
-from pytest_llmeval.games.window import TokenCounter, check_window
+from pytest_llmeval.games.game_window import ChatTokenCounter, check_window
 from pytest_llmeval.model import ModelHandle
 from pytest_llmeval.requests import Message
 
@@ -61,11 +61,11 @@ class HandleModel(PlayerModel):
     """A registry model behind the request cache; checks the context window before each call."""
 
     def __init__(self, handle: ModelHandle, *, max_tokens: int = DEFAULT_MAX_TOKENS,
-                 counter: TokenCounter | None = None) -> None:
+                 counter: ChatTokenCounter | None = None) -> None:
         self.handle = handle
         self.name = handle.name
         self.max_tokens = max_tokens
-        self.counter = counter or TokenCounter()
+        self.counter = counter or ChatTokenCounter()
         self.cache_hits = 0
         self.requests = 0
 

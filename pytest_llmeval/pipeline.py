@@ -9,10 +9,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_llmeval.adapters.adapter_spec import ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL, RequestState
+from pytest_llmeval.adapters.context_window import ContextWindow
 from pytest_llmeval.adapters.in_context import adapt
-from pytest_llmeval.adapters.spec import ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL, RequestState
-from pytest_llmeval.adapters.window import ContextWindow
-from pytest_llmeval.clients.base import Client, stream
+from pytest_llmeval.clients.protocol import Client, stream
 from pytest_llmeval.errors import ClientError, LLMEvalError
 from pytest_llmeval.gates import pick_stat
 from pytest_llmeval.metrics.basic import efficiency_stats, max_prob_stats, reference_stats
@@ -22,8 +22,8 @@ from pytest_llmeval.metrics.worst_case import worst_case_stats
 from pytest_llmeval.perturbations.augment import augment
 from pytest_llmeval.report.helm_output import run_dir, write_run
 from pytest_llmeval.runspec import RunSpec
-from pytest_llmeval.scenarios.base import TRAIN_SPLIT, Instance
 from pytest_llmeval.scenarios.data import DataLocator
+from pytest_llmeval.scenarios.scenario import TRAIN_SPLIT, Instance
 
 log = logging.getLogger("pytest_llmeval.run")
 

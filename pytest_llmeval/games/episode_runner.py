@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.games.clemscore import EpisodeScore, GameTable, compute_table, nanmean
+from pytest_llmeval.games.episode_files import episode_dir, players_folder, write_json, write_text
+from pytest_llmeval.games.game_spec import GameSpec
 from pytest_llmeval.games.metrics import BENCH_SCORE, METRIC_ABORTED, METRIC_PLAYED, helm_name
-from pytest_llmeval.games.models import HandleModel, PlayerModel
-from pytest_llmeval.games.records import episode_dir, players_folder, write_json, write_text
-from pytest_llmeval.games.spec import GameSpec
+from pytest_llmeval.games.player_models import HandleModel, PlayerModel
 from pytest_llmeval.games.transcript import build_transcript
 from pytest_llmeval.metrics.stat import MetricName, Stat, aggregate
 

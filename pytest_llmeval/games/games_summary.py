@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.games.clemscore import EpisodeScore, GameTable, compute_table
-from pytest_llmeval.games.records import write_json
+from pytest_llmeval.games.episode_files import write_json
 
 
 def episode_scores(terminalreporter: Any) -> list[EpisodeScore]:

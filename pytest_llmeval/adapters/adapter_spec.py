@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_llmeval.requests import Request, RequestResult
-from pytest_llmeval.scenarios.base import EVAL_SPLITS, Instance
+from pytest_llmeval.scenarios.scenario import EVAL_SPLITS, Instance
 
 ADAPT_MULTIPLE_CHOICE_JOINT = "multiple_choice_joint"
 ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL = "multiple_choice_separate_original"

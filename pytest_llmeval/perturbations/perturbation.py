@@ -13,7 +13,7 @@ from random import Random
 from typing import Any, ClassVar
 
 from pytest_llmeval.perturbations.description import PerturbationDescription
-from pytest_llmeval.scenarios.base import Instance, Reference
+from pytest_llmeval.scenarios.scenario import Instance, Reference
 
 
 class Perturbation:

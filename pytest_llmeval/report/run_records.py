@@ -184,7 +184,7 @@ def _instance_metrics(output_dir: Path, heads: list[Any]) -> list[dict[str, floa
 def _group_states(states: list[Any]) -> list[list[Any]]:
     """Request states per (instance, perturbation, trial), as the runner groups them for its stats."""
     try:
-        from pytest_llmeval.runner import group_states
+        from pytest_llmeval.pipeline import group_states
     except ImportError:  # pragma: no cover - an older runner: one state per instance
         return [[state] for state in states]
     return group_states(states)

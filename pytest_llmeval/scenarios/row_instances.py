@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_llmeval.scenarios.base import CORRECT_TAG, TEST_SPLIT, TRAIN_SPLIT, VALID_SPLIT, Instance, Reference
+from pytest_llmeval.scenarios.scenario import CORRECT_TAG, TEST_SPLIT, TRAIN_SPLIT, VALID_SPLIT, Instance, Reference
 
 SPLITS = {"train": TRAIN_SPLIT, "training": TRAIN_SPLIT, "dev": TRAIN_SPLIT, "valid": VALID_SPLIT,
           "val": VALID_SPLIT, "validation": VALID_SPLIT, "test": TEST_SPLIT}
