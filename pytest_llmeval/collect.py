@@ -20,6 +20,7 @@ import yaml
 
 from pytest_llmeval.errors import ConfigError, LLMEvalError
 from pytest_llmeval.gates import Gate
+from pytest_llmeval.options import pick_limit
 from pytest_llmeval.runspec import Description, expand_description
 
 
@@ -29,6 +30,7 @@ class RunEntry:
     priority: int | None
     gates: tuple[Gate, ...]
     index: int
+    max_eval_instances: int | None = None  # a default that --llmeval-max-eval-instances overrides
 
 
 def is_eval_file(path: Path, patterns: tuple[str, ...]) -> bool:
@@ -61,13 +63,17 @@ def read_entries(path: Path, owner: object | None = None) -> list[RunEntry]:
             raise ConfigError("needs a 'description' string such as 'mmlu:subject=anatomy'",
                               field="description", **where)  # type: ignore[arg-type]
         where["entry"] = f"#{index} ({raw['description']!r})"
-        unknown = set(raw) - {"description", "priority", "gates", "groups", "expand"}
+        unknown = set(raw) - {"description", "priority", "gates", "groups", "expand", "max_eval_instances"}
         if unknown:
             raise ConfigError(f"unknown key(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0],
                               **where)  # type: ignore[arg-type]
         priority = raw.get("priority")
         if priority is not None and not isinstance(priority, int):
             raise ConfigError("must be a whole number", field="priority", **where)  # type: ignore[arg-type]
+        limit = raw.get("max_eval_instances")
+        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+            raise ConfigError("must be a whole number of at least 1", field="max_eval_instances",
+                              **where)  # type: ignore[arg-type]
         gates_raw = raw.get("gates") or []
         if isinstance(gates_raw, str):
             gates_raw = [gates_raw]
@@ -85,7 +91,7 @@ def read_entries(path: Path, owner: object | None = None) -> list[RunEntry]:
             descriptions = expand_description(description, expand)
         except ConfigError as exc:
             raise exc.located(field="expand", **where) from None  # type: ignore[arg-type]
-        entries.extend(RunEntry(d, priority, gates, index) for d in descriptions)
+        entries.extend(RunEntry(d, priority, gates, index, limit) for d in descriptions)
     return entries
 
 
@@ -155,7 +161,8 @@ class RunItem(LLMEvalItem):
         progress = _progress_printer(self)
         report = get_report(self.config)
         try:
-            result = session.run_entry(description, self.model, progress)
+            limit = pick_limit(session.settings.max_eval_instances, self.entry.max_eval_instances)
+            result = session.run_entry(description, self.model, progress, limit)
         except Exception as exc:  # listed in the summary as an error, then reported as usual
             report.run_error(self, exc, worker_id())
             raise

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -21,13 +21,17 @@ _OPTIONS: list[tuple[str, str, Any, str]] = [
     ("data-dir", "string", None, "a data mirror folder (also $LLMEVAL_DATA_DIR)"),
     ("output-path", "string", "benchmark_output", "where HELM-format run folders are written"),
     ("suite", "string", "default", "suite name: runs go to <output-path>/runs/<suite>/"),
-    ("max-eval-instances", "string", None, "evaluate a seeded sample of at most N instances per run"),
+    ("max-eval-instances", "string", None,
+     "evaluate at most N instances per run, sampled as helm-run samples them; overrides an entry's own "
+     "max_eval_instances ('all': none of those limits)"),
     ("priority", "string", None, "only run entries with priority <= N (as helm-present --priority)"),
     ("eval-files", "string", DEFAULT_EVAL_FILES, "glob patterns of eval files to collect"),
     # dialogue games (pytest_llmeval/games/)
     ("players", "string", None,
      "pair models in two-player games: 'A,B' (several pairings separated by spaces); default: self-play"),
-    ("max-episodes", "string", None, "play a seeded sample of at most N episodes per game experiment"),
+    ("max-episodes", "string", None,
+     "play a seeded sample of at most N episodes per game experiment; overrides an entry's own max_episodes "
+     "('all': none of those limits)"),
     # report and gates (pytest_llmeval/report/settings.py reads these)
     ("fail-under", "string", None,
      "gates on every run, comma-separated: 'exact_match=0.3' is a floor (a ceiling for lower-is-better "
@@ -77,12 +81,12 @@ class Settings:
     data_dir: str | None
     output_path: Path
     suite: str
-    max_eval_instances: int | None
+    max_eval_instances: int | Literal["all"] | None
     priority: int | None
     eval_files: tuple[str, ...]
     disable_cache: bool
     players: str | None = None
-    max_episodes: int | None = None
+    max_episodes: int | Literal["all"] | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -101,12 +105,12 @@ class Settings:
             data_dir=data_dir or None,
             output_path=path("output-path"),
             suite=str(_value(config, "suite")),
-            max_eval_instances=_int_option(_value(config, "max-eval-instances"), "--llmeval-max-eval-instances"),
+            max_eval_instances=_limit_option(_value(config, "max-eval-instances"), "--llmeval-max-eval-instances"),
             priority=_int_option(_value(config, "priority"), "--llmeval-priority"),
             eval_files=tuple(str(_value(config, "eval-files")).split()),
             disable_cache=bool(_value(config, "disable-cache")),
             players=str(_value(config, "players") or "") or None,
-            max_episodes=_int_option(_value(config, "max-episodes"), "--llmeval-max-episodes"),
+            max_episodes=_limit_option(_value(config, "max-episodes"), "--llmeval-max-episodes"),
         )
 
 
@@ -120,3 +124,17 @@ def _int_option(value: Any, name: str) -> int | None:
     if number < 1:
         raise pytest.UsageError(f"{name} must be at least 1, not {number}")
     return number
+
+
+def _limit_option(value: Any, name: str) -> int | Literal["all"] | None:
+    if isinstance(value, str) and value.strip().lower() == "all":
+        return "all"
+    return _int_option(value, name)
+
+
+def pick_limit(command_line: int | Literal["all"] | None, own: int | None) -> int | None:
+    """The limit a run gets: the command line's when given (``all`` lifts every limit), else the
+    entry's own, so one eval file serves a quick default run and a full one."""
+    if command_line == "all":
+        return None
+    return own if command_line is None else command_line

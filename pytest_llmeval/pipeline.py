@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from pytest_llmeval.adapters.in_context import adapt
 from pytest_llmeval.clients.protocol import Client, stream
 from pytest_llmeval.errors import ClientError, LLMEvalError
 from pytest_llmeval.gates import pick_stat
+from pytest_llmeval.legacy_random import LegacyNumpyRandom
 from pytest_llmeval.metrics.basic import efficiency_stats, max_prob_stats, reference_stats
 from pytest_llmeval.metrics.multiple_choice import separate_stats
 from pytest_llmeval.metrics.stat import Stat, aggregate
@@ -48,12 +48,12 @@ class RunResult:
 
 
 def downsample(instances: list[Instance], eval_splits: tuple[str, ...], limit: int | None) -> list[Instance]:
-    """Keep every training instance and a seeded sample of at most ``limit`` eval instances."""
+    """Every training instance and at most ``limit`` eval instances, the ones ``helm-run`` picks in
+    the order it picks them: ``np.random.seed(0); np.random.choice(evaluated, limit, replace=False)``."""
     train = [i for i in instances if i.split == TRAIN_SPLIT]
     evaluated = [i for i in instances if i.split in eval_splits]
     if limit is not None and len(evaluated) > limit:
-        chosen = set(random.Random(0).sample(range(len(evaluated)), limit))
-        evaluated = [instance for n, instance in enumerate(evaluated) if n in chosen]
+        evaluated = [evaluated[n] for n in LegacyNumpyRandom(0).sample(len(evaluated), limit)]
     return train + evaluated
 
 
@@ -97,10 +97,10 @@ def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path
     started = time.perf_counter()
     scenario = run_spec.build_scenario(locator)
     spec = run_spec.adapter_spec
-    instances = downsample(scenario.get_instances(), spec.eval_splits, max_eval_instances)
-    if max_eval_instances is not None:
+    if spec.max_eval_instances is None and max_eval_instances is not None:  # a description's own limit wins
         spec = spec.replace(max_eval_instances=max_eval_instances)
         run_spec.adapter_spec = spec
+    instances = downsample(scenario.get_instances(), spec.eval_splits, spec.max_eval_instances)
     if run_spec.perturbations:
         before = len(instances)
         instances = augment(instances, run_spec.perturbations, spec.eval_splits)

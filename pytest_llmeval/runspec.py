@@ -110,7 +110,7 @@ def run_spec_function(name: str) -> Callable[[RunSpecFunction], RunSpecFunction]
 # --- generic expanders ---------------------------------------------------------------------
 
 GENERIC_KEYS = ("model", "max_train_instances", "num_train_trials", "max_tokens", "num_outputs",
-                "temperature", "stop", "instructions", "eval_split", "data_augmentation")
+                "temperature", "stop", "instructions", "eval_split", "data_augmentation", "max_eval_instances")
 _STOPS = {"none": (), "hash": ("###",), "newline": ("\n",), "period": (".",)}
 
 
@@ -128,7 +128,7 @@ def apply_generic(spec: AdapterSpec, description: Description) -> AdapterSpec:
     """Apply the scenario-independent keys of a description to an adapter spec."""
     changes: dict[str, Any] = {}
     for key, value in description.args:
-        if key in ("max_train_instances", "num_train_trials", "max_tokens", "num_outputs"):
+        if key in ("max_train_instances", "num_train_trials", "max_tokens", "num_outputs", "max_eval_instances"):
             changes[key] = _int(description, key, value)
         elif key == "temperature":
             try:
@@ -147,6 +147,8 @@ def apply_generic(spec: AdapterSpec, description: Description) -> AdapterSpec:
             if value not in splits:
                 raise ConfigError(f"eval_split={value!r} in {description}: use valid, test or all", field=key)
             changes["eval_splits"] = splits[value]
+    if changes.get("max_eval_instances") == 0:
+        raise ConfigError(f"max_eval_instances in {description} must be at least 1", field="max_eval_instances")
     if "num_train_trials" in changes and changes["num_train_trials"] < 1:
         raise ConfigError(f"num_train_trials in {description} must be at least 1", field="num_train_trials")
     return spec.replace(**changes) if changes else spec

@@ -108,11 +108,13 @@ class LLMEvalSession:
         memo = self.cache.token_counts(identity) if self.cache is not None and isinstance(identity, str) else None
         return ContextWindow.for_deployment(deployment, tokenizer, memo)
 
-    def run_entry(self, description: Description, deployment: str, progress: Any = None) -> RunResult:
+    def run_entry(self, description: Description, deployment: str, progress: Any = None,
+                  max_eval_instances: int | None = None) -> RunResult:
+        """One run; ``max_eval_instances`` applies unless the description names its own, as in helm-run."""
         handle = self.handle(deployment)
         run_spec = build_run_spec(description, deployment, handle.deployment.model_name)
         return execute(run_spec, handle.client, self.locator, self.settings.output_path, self.settings.suite,
-                       self.settings.max_eval_instances, progress, window=self.context_window(deployment))
+                       max_eval_instances, progress, window=self.context_window(deployment))
 
 
 def check_gates(result: RunResult, gates: list[Gate]) -> list[str]:

@@ -9,12 +9,9 @@ import pytest
 
 from pytest_llmeval.adapters.in_context import adapt
 from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.legacy_random import LegacyNumpyRandom
 from pytest_llmeval.runspec import Description, build_run_spec
-from pytest_llmeval.scenarios.synthetic_reasoning import (
-    MODES,
-    LegacyNumpyRandom,
-    SyntheticReasoningScenario,
-)
+from pytest_llmeval.scenarios.synthetic_reasoning import MODES, SyntheticReasoningScenario
 
 
 @pytest.mark.parametrize("seed", [0, 42, 7, 2**32 - 1])

@@ -34,6 +34,7 @@ from pytest_llmeval.games.game_window import ChatTokenCounter
 from pytest_llmeval.games.instances import sample_episodes
 from pytest_llmeval.games.player_models import HandleModel, PlayerModel, ScriptedModel
 from pytest_llmeval.gates import Gate
+from pytest_llmeval.options import pick_limit
 from pytest_llmeval.report.helm_output import run_dir
 
 if TYPE_CHECKING:
@@ -195,7 +196,7 @@ class GameItem(LLMEvalItem):
         from pytest_llmeval.session import worker_id
 
         session = get_session(self.config)
-        limit = self.entry.max_episodes if self.entry.max_episodes is not None else session.settings.max_episodes
+        limit = pick_limit(session.settings.max_episodes, self.entry.max_episodes)
         run = run_game(session, self.spec, self.experiment, list(self.models), limit)
         self.user_properties.extend(run_properties(run, ",".join(self.models), worker_id()).items())
         self.add_report_section("call", "llmeval", describe(run))
