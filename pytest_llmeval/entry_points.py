@@ -37,15 +37,8 @@ def installed(group: str) -> Iterable[EntryPoint]:
 
 
 def load_entry_points(registries: Registries, points: EntryPoints = installed) -> Registries:
-    """Register what every installed package declares in the four groups; returns ``registries``."""
-    for point in points(SCENARIOS):
-        obj = _load(point, SCENARIOS)
-        found = declarations(obj)
-        for declaration in found:
-            declaration.register(registries)
-        if not found:
-            _check_callable(obj, point, SCENARIOS)
-            registries.run_spec_function(point.name, obj, _origin(point, SCENARIOS))
+    """Register what every installed package declares in the four groups; returns ``registries``.
+    Scenarios come last: their settings may name a package's metric."""
     for point in points(METRICS):
         obj = _load(point, METRICS)
         _check_callable(obj, point, METRICS)
@@ -58,6 +51,14 @@ def load_entry_points(registries: Registries, points: EntryPoints = installed) -
         location = getattr(_load(point, GAMES, module_only=True), "__file__", None)
         if location:
             registries.games.add(f"package {point.name}", Path(location).resolve().parent, _origin(point, GAMES))
+    for point in points(SCENARIOS):
+        obj = _load(point, SCENARIOS)
+        found = declarations(obj)
+        for declaration in found:
+            declaration.register(registries)
+        if not found:
+            _check_callable(obj, point, SCENARIOS)
+            registries.run_spec_function(point.name, obj, _origin(point, SCENARIOS))
     return registries
 
 
