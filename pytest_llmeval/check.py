@@ -239,8 +239,7 @@ def _hf_client(deployment: ModelDeployment) -> Any:
     """The deployment's Hugging Face client; constructing it loads nothing."""
     from pytest_llmeval.clients import factory
 
-    backend = factory.KNOWN_CLASSES.get(deployment.client_spec.class_name, ("",))[0]
-    if backend != factory.HF:
+    if factory.backend_of(deployment) != factory.HF:
         raise ConfigError(
             f"is served by {deployment.client_spec.class_name}; the check reads a Hugging Face tokenizer, so "
             f"it works on HuggingFaceClient deployments only. Check 'huggingface/{deployment.model_name}' "

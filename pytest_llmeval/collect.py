@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -22,6 +22,9 @@ from pytest_llmeval.errors import ConfigError, LLMEvalError
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.options import pick_limit
 from pytest_llmeval.runspec import Description, expand_description
+
+if TYPE_CHECKING:
+    from pytest_llmeval.extensions import Registries
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,11 @@ def is_eval_file(path: Path, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatch(path.name, pattern) for pattern in patterns)
 
 
-def read_entries(path: Path, owner: object | None = None) -> list[RunEntry]:
+def read_entries(path: Path, registries: Registries) -> list[RunEntry]:
     """Parse an eval file; every problem names the file, the entry and the field.
 
-    Its ``scenarios:`` section (user-defined scenarios) is registered first; ``owner`` is the
-    pytest config collecting it, so two files of one session cannot declare the same name.
+    Its ``scenarios:`` section (user-defined scenarios) is registered first, into the collecting
+    session's ``registries``, so two files of one session cannot declare the same name.
     """
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -53,7 +56,7 @@ def read_entries(path: Path, owner: object | None = None) -> list[RunEntry]:
     if document.get("scenarios") is not None:
         from pytest_llmeval.scenarios.custom import register_yaml_scenarios
 
-        register_yaml_scenarios(path, document["scenarios"], owner)
+        register_yaml_scenarios(path, document["scenarios"], registries)
     entries: list[RunEntry] = []
     for index, raw in enumerate(document["entries"]):
         where = {"file": path, "entry": f"#{index}"}
@@ -88,7 +91,7 @@ def read_entries(path: Path, owner: object | None = None) -> list[RunEntry]:
             raise ConfigError("must map argument names to lists of values, like {max_train_instances: [0, 5]}",
                               field="expand", **where)  # type: ignore[arg-type]
         try:
-            descriptions = expand_description(description, expand)
+            descriptions = expand_description(description, expand, registries)
         except ConfigError as exc:
             raise exc.located(field="expand", **where) from None  # type: ignore[arg-type]
         entries.extend(RunEntry(d, priority, gates, index, limit) for d in descriptions)
@@ -102,7 +105,7 @@ class EvalFile(pytest.File):
         from pytest_llmeval.plugin import get_session
 
         session = get_session(self.config)
-        for entry in read_entries(self.path, owner=self.config):
+        for entry in read_entries(self.path, session.registries):
             if session.settings.priority is not None and entry.priority is not None \
                     and entry.priority > session.settings.priority:
                 continue

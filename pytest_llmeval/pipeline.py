@@ -85,7 +85,7 @@ def instance_stats(group: list[RequestState], run_spec: RunSpec, window: Context
         stats = list(merged.values()) + separate_stats(group)
     else:
         [state] = group
-        stats = max_prob_stats(state) + reference_stats(state, run_spec.metrics) + cost(state)
+        stats = max_prob_stats(state) + reference_stats(state, run_spec.metrics, run_spec.matchers) + cost(state)
     return [with_context(stat, group[0].instance) for stat in stats]
 
 

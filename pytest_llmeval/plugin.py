@@ -31,6 +31,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     options.add_options(parser)
 
 
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_llmeval import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
 # --- session -----------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.adapters.adapter_spec import (
     ADAPT_MULTIPLE_CHOICE_JOINT,
@@ -17,9 +17,17 @@ from pytest_llmeval.adapters.adapter_spec import (
     AdapterSpec,
 )
 from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.extensions import expander_key
 from pytest_llmeval.perturbations import DATA_AUGMENTATIONS, Perturbation, augmenter_spec, perturbations_for
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.scenario import EVAL_SPLITS, Scenario
+
+if TYPE_CHECKING:
+    from pytest_llmeval.extensions import Matcher, Registries
+
+# What the decorators below attach to a function, for the session to pick up (nothing global).
+RUN_SPEC_MARK = "__llmeval_run_spec__"
+VALUE_EXPANDER_MARK = "__llmeval_value_expander__"
 
 
 @dataclass(frozen=True)
@@ -74,9 +82,14 @@ class RunSpec:
     main_metric: str = "exact_match"
     # ``data_augmentation=...``: perturbed copies of the eval instances run alongside them.
     perturbations: list[Perturbation] = field(default_factory=list)
+    # The metric functions behind ``metrics``, from the session's registry (set by build_run_spec).
+    matchers: dict[str, Matcher] = field(default_factory=dict)
+    # Constructor arguments that are objects (a user scenario's definition): not in run_spec.json.
+    scenario_context: dict[str, Any] = field(default_factory=dict)
 
     def build_scenario(self, locator: DataLocator) -> Scenario:
-        return self.scenario_class(**self.scenario_args, locator=locator)  # type: ignore[call-arg]
+        return self.scenario_class(**self.scenario_args, **self.scenario_context,  # type: ignore[call-arg]
+                                   locator=locator)
 
     def to_json(self) -> dict[str, Any]:
         cls = self.scenario_class
@@ -94,17 +107,18 @@ class RunSpec:
 
 
 RunSpecFunction = Callable[[Description], RunSpec]
-RUN_SPEC_FUNCTIONS: dict[str, RunSpecFunction] = {}
 
 
 def run_spec_function(name: str) -> Callable[[RunSpecFunction], RunSpecFunction]:
-    """Register how a scenario name turns into a RunSpec."""
+    """Mark how a scenario name turns into a RunSpec. The function is returned unchanged; a
+    session registers it when it finds it in a conftest file, a plugin or a test module (or
+    a plugin registers it itself: ``registries.run_spec_function(name, function)``)."""
 
-    def register(function: RunSpecFunction) -> RunSpecFunction:
-        RUN_SPEC_FUNCTIONS[name] = function
+    def mark(function: RunSpecFunction) -> RunSpecFunction:
+        setattr(function, RUN_SPEC_MARK, name)
         return function
 
-    return register
+    return mark
 
 
 # --- generic expanders ---------------------------------------------------------------------
@@ -165,15 +179,23 @@ def data_augmentation(description: Description) -> list[Perturbation]:
     return perturbations_for(value)
 
 
-def build_run_spec(description: Description, deployment: str, model: str) -> RunSpec:
-    """The RunSpec for a description on one model deployment."""
-    import pytest_llmeval.scenarios.specs  # noqa: F401  (registers the built-in scenarios)
+def _builtins() -> Registries:
+    from pytest_llmeval.builtins import builtin_registries
 
-    function = RUN_SPEC_FUNCTIONS.get(description.scenario)
+    return builtin_registries()
+
+
+def build_run_spec(description: Description, deployment: str, model: str,
+                   registries: Registries | None = None) -> RunSpec:
+    """The RunSpec for a description on one model deployment, from the session's ``registries``
+    (default: a fresh set of the built-ins)."""
+    registries = registries if registries is not None else _builtins()
+    function = registries.scenarios.get(description.scenario)
     if function is None:
-        known = ", ".join(sorted(RUN_SPEC_FUNCTIONS))
+        known = ", ".join(sorted(registries.scenarios))
         raise ConfigError(f"unknown scenario {description.scenario!r} in {description}; known: {known}")
     spec = function(description.without(*GENERIC_KEYS))
+    spec.matchers = registries.matchers(spec.metrics, description)
     adapter = apply_generic(spec.adapter_spec, description).replace(model_deployment=deployment, model=model)
     spec.adapter_spec = adapter
     spec.perturbations = data_augmentation(description)
@@ -206,24 +228,24 @@ def multiple_choice_separate(**overrides: Any) -> AdapterSpec:
 # --- run expanders: one entry, several runs -------------------------------------------------------
 
 ValueExpander = Callable[[], Sequence[str]]
-VALUE_EXPANDERS: dict[tuple[str, str, str], ValueExpander] = {}
 
 
 def value_expander(scenario: str, key: str, value: str) -> Callable[[ValueExpander], ValueExpander]:
-    """Register a value that stands for several (``mmlu:subject=all`` -> one run per subject)."""
+    """Mark a value that stands for several (``mmlu:subject=all`` -> one run per subject); the
+    session picks the function up as it does a :func:`run_spec_function`."""
 
-    def register(function: ValueExpander) -> ValueExpander:
-        VALUE_EXPANDERS[(scenario, key, value)] = function
+    def mark(function: ValueExpander) -> ValueExpander:
+        setattr(function, VALUE_EXPANDER_MARK, (scenario, key, value))
         return function
 
-    return register
+    return mark
 
 
-def expand_description(description: Description, lists: Mapping[str, Sequence[Any]] | None = None) -> list[Description]:
+def expand_description(description: Description, lists: Mapping[str, Sequence[Any]] | None = None,
+                       registries: Registries | None = None) -> list[Description]:
     """Every run an entry stands for: each combination of the ``lists`` values (an eval file's
-    ``expand:``), then each value a registered expander stands for (``subject=all``)."""
-    import pytest_llmeval.scenarios.specs  # noqa: F401  (registers the built-in expanders)
-
+    ``expand:``), then each value an expander in ``registries`` stands for (``subject=all``)."""
+    expanders = (registries if registries is not None else _builtins()).expanders
     descriptions = [description]
     for key, values in (lists or {}).items():
         if not isinstance(key, str) or not key.replace("_", "").isalnum():
@@ -242,7 +264,7 @@ def expand_description(description: Description, lists: Mapping[str, Sequence[An
     for current in descriptions:
         choices = []
         for key, value in current.args:
-            expander = VALUE_EXPANDERS.get((current.scenario, key, value))
+            expander = expanders.get(expander_key(current.scenario, key, value))
             choices.append([(key, v) for v in expander()] if expander else [(key, value)])
         expanded.extend(Description(current.scenario, tuple(args)) for args in itertools.product(*choices))
     return expanded

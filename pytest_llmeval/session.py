@@ -1,4 +1,5 @@
-"""Per-run state (kept in ``config.stash``): settings, registry, cache and loaded models.
+"""Per-run state (kept in ``config.stash``): settings, model registry, the registries of scenarios,
+metrics, games and client backends, cache and loaded models.
 
 Each pytest process (the controller and every xdist worker) has its own session object, so
 a model is loaded at most once per process and shared by all items that use it.
@@ -16,10 +17,13 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.adapters.context_window import ContextWindow
+from pytest_llmeval.builtins import builtin_registries
 from pytest_llmeval.clients.cache import CachingClient, RequestCache
 from pytest_llmeval.clients.credentials import Credentials
-from pytest_llmeval.clients.factory import HF, KNOWN_CLASSES, check_client_spec, identity_for, make_client
+from pytest_llmeval.clients.factory import HF, backend_of, check_client_spec, identity_for, make_client
+from pytest_llmeval.entry_points import load_entry_points
 from pytest_llmeval.errors import ConfigError, LLMEvalError
+from pytest_llmeval.extensions import Registries
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.model import ModelHandle
 from pytest_llmeval.options import Settings
@@ -27,6 +31,7 @@ from pytest_llmeval.pipeline import RunResult, execute
 from pytest_llmeval.registry import Registry
 from pytest_llmeval.runspec import Description, build_run_spec
 from pytest_llmeval.scenarios.data import DataLocator
+from pytest_llmeval.scenarios.declarations import DeclaredScenarios
 
 log = logging.getLogger("pytest_llmeval")
 
@@ -41,6 +46,7 @@ class LLMEvalSession:
     locator: DataLocator
     cache: RequestCache | None
     models: list[str]
+    registries: Registries = field(default_factory=builtin_registries)
     handles: dict[str, ModelHandle] = field(default_factory=dict)
 
     @classmethod
@@ -51,23 +57,29 @@ class LLMEvalSession:
         if str(config.rootpath) not in sys.path:
             sys.path.append(str(config.rootpath))
         try:
+            registries = load_entry_points(builtin_registries())
+            # conftest files and plugins: those loaded later (during collection) are called then
+            config.hook.pytest_llmeval_register.call_historic(kwargs={"registries": registries})
+            config.pluginmanager.register(DeclaredScenarios(registries), "llmeval-declared-scenarios")
             registry = Registry.load(settings.local_path)
             models = registry.select(settings.models)
             for name in models:
-                check_client_spec(registry.deployment(name))
+                check_client_spec(registry.deployment(name), registries.clients)
             credentials = Credentials.load(settings.local_path)
         except ConfigError as exc:
             raise pytest.UsageError(f"pytest-llmeval: {exc}") from None
         cache = None if settings.disable_cache else RequestCache(settings.local_path / CACHE_FILE)
-        return cls(settings, registry, credentials, DataLocator.from_settings(settings.data_dir), cache, models)
+        return cls(settings, registry, credentials, DataLocator.from_settings(settings.data_dir), cache, models,
+                   registries)
 
     def handle(self, name: str) -> ModelHandle:
         """The shared handle for a deployment, created on first use in this process."""
         if name not in self.handles:
             deployment = self.registry.deployment(name)
-            check_client_spec(deployment)
-            build = functools.cache(lambda: make_client(deployment, self.credentials))  # built once, lazily
-            identity = identity_for(deployment, self.credentials, build) if self.cache is not None else None
+            backends = self.registries.clients
+            check_client_spec(deployment, backends)
+            build = functools.cache(lambda: make_client(deployment, self.credentials, backends))  # once, lazily
+            identity = identity_for(deployment, self.credentials, build, backends) if self.cache is not None else None
             client = CachingClient(deployment.name, build, identity, self.cache)
             self.handles[name] = ModelHandle(deployment, self.registry.model_metadata(deployment.model_name),
                                              client)
@@ -96,7 +108,7 @@ class LLMEvalSession:
         """The deployment's tokenizer and token limits, for fitting prompts and counting their
         tokens; None for a deployment with no tokenizer (a hosted model, a Python callable)."""
         deployment = self.registry.deployment(name)
-        local = KNOWN_CLASSES.get(deployment.client_spec.class_name, ("",))[0] == HF
+        local = backend_of(deployment, self.registries.clients) == HF
         if (deployment.tokenizer_name or "") not in self.registry.tokenizers and not local:
             return None
         try:
@@ -112,7 +124,7 @@ class LLMEvalSession:
                   max_eval_instances: int | None = None) -> RunResult:
         """One run; ``max_eval_instances`` applies unless the description names its own, as in helm-run."""
         handle = self.handle(deployment)
-        run_spec = build_run_spec(description, deployment, handle.deployment.model_name)
+        run_spec = build_run_spec(description, deployment, handle.deployment.model_name, self.registries)
         return execute(run_spec, handle.client, self.locator, self.settings.output_path, self.settings.suite,
                        max_eval_instances, progress, window=self.context_window(deployment))
 

@@ -100,7 +100,7 @@ def runs(root: Path) -> dict[str, Path]:
 
 def recomputed(run: Path, metric: str) -> dict[str, float]:
     """The metric's mean per split, recomputed from the stored predictions and references."""
-    from pytest_llmeval.metrics.basic import MATCHERS
+    from pytest_llmeval.metrics import MATCHERS
 
     state = json.loads((run / "scenario_state.json").read_text())
     by_split: dict[str, list[float]] = {}

@@ -14,15 +14,17 @@ import pytest
 import yaml
 
 from pytest_llmeval import Instance, Reference, register_scenario, scenario
+from pytest_llmeval.builtins import builtin_registries
 from pytest_llmeval.clients.python_callable import CallableClient
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
+from pytest_llmeval.extensions import Registries
 from pytest_llmeval.pipeline import execute
 from pytest_llmeval.requests import Request
-from pytest_llmeval.runspec import RUN_SPEC_FUNCTIONS, Description, build_run_spec
+from pytest_llmeval.runspec import Description, build_run_spec
 from pytest_llmeval.scenarios.custom import TableScenario, register_yaml_scenarios
 from pytest_llmeval.scenarios.data import DataLocator
+from pytest_llmeval.scenarios.declarations import register_declared
 from pytest_llmeval.scenarios.decorator import FunctionScenario
-from pytest_llmeval.scenarios.registration import USER_SCENARIOS
 from pytest_llmeval.scenarios.row_instances import RecordError, correct_index, instance_from_record
 from pytest_llmeval.scenarios.scenario import CORRECT_TAG, TEST_SPLIT, TRAIN_SPLIT, VALID_SPLIT
 
@@ -37,27 +39,23 @@ QUIZ = textwrap.dedent("""\
 DEPLOYMENT, MODEL = "scripted/test", "scripted/test"
 
 
-@pytest.fixture(autouse=True)
-def _forget_user_scenarios() -> Iterator[None]:
-    """Each test declares its own scenarios; none leaks into the next."""
-    before = dict(USER_SCENARIOS)
-    yield
-    for name in set(USER_SCENARIOS) - set(before):
-        del USER_SCENARIOS[name]
-        RUN_SPEC_FUNCTIONS.pop(name, None)
+@pytest.fixture
+def registries() -> Registries:
+    """A session's registries: what a test declares stays in them."""
+    return builtin_registries()
 
 
-def declare(tmp_path: Path, body: str, files: dict[str, str] | None = None, owner: object = None) -> Path:
+def declare(tmp_path: Path, body: str, registries: Registries, files: dict[str, str] | None = None) -> Path:
     for name, text in (files or {"quiz.csv": QUIZ}).items():
         (tmp_path / name).write_text(text, encoding="utf-8")
     eval_file = tmp_path / "eval_custom.yaml"
     eval_file.write_text(textwrap.dedent(body), encoding="utf-8")
-    register_yaml_scenarios(eval_file, yaml.safe_load(eval_file.read_text())["scenarios"], owner)
+    register_yaml_scenarios(eval_file, yaml.safe_load(eval_file.read_text())["scenarios"], registries)
     return eval_file
 
 
-def instances(name: str, locator: DataLocator | None = None) -> list[Instance]:
-    spec = build_run_spec(Description.parse(name), DEPLOYMENT, MODEL)
+def instances(name: str, registries: Registries, locator: DataLocator | None = None) -> list[Instance]:
+    spec = build_run_spec(Description.parse(name), DEPLOYMENT, MODEL, registries)
     return spec.build_scenario(locator or DataLocator(cache=None)).get_instances()
 
 
@@ -76,9 +74,9 @@ MC_YAML = """
 # --- YAML: reading tables -------------------------------------------------------------------------
 
 
-def test_multiple_choice_csv_with_split_column(tmp_path: Path) -> None:
-    declare(tmp_path, MC_YAML)
-    found = instances("quiz")
+def test_multiple_choice_csv_with_split_column(tmp_path: Path, registries: Registries) -> None:
+    declare(tmp_path, MC_YAML, registries)
+    found = instances("quiz", registries)
     assert [i.split for i in found] == [TRAIN_SPLIT, TRAIN_SPLIT, TEST_SPLIT, VALID_SPLIT, TEST_SPLIT]
     assert [i.id for i in found] == ["id0", "id1", "id2", "id3", "id4"]
     correct = [i.first_correct_reference.output for i in found if i.first_correct_reference]
@@ -86,9 +84,10 @@ def test_multiple_choice_csv_with_split_column(tmp_path: Path) -> None:
     assert [r.output for r in found[0].references] == ["Green", "Blue", "Red", "Yellow"]
 
 
-def test_run_spec_uses_the_settings_and_generic_keys(tmp_path: Path) -> None:
-    declare(tmp_path, MC_YAML)
-    spec = build_run_spec(Description.parse("quiz:max_train_instances=2,eval_split=test"), DEPLOYMENT, MODEL)
+def test_run_spec_uses_the_settings_and_generic_keys(tmp_path: Path, registries: Registries) -> None:
+    declare(tmp_path, MC_YAML, registries)
+    spec = build_run_spec(Description.parse("quiz:max_train_instances=2,eval_split=test"), DEPLOYMENT, MODEL,
+                          registries)
     assert spec.name == "quiz:max_train_instances=2,eval_split=test,model=scripted/test"
     assert spec.adapter_spec.method == "multiple_choice_joint"
     assert spec.adapter_spec.instructions == "Answer the questions."
@@ -96,11 +95,11 @@ def test_run_spec_uses_the_settings_and_generic_keys(tmp_path: Path) -> None:
     assert spec.metrics[0] == "exact_match" and spec.main_metric == "exact_match"
     assert spec.scenario_class is TableScenario and spec.scenario_args == {"scenario": "quiz"}
     with pytest.raises(ConfigError, match="unknown argument 'subject'") as excinfo:
-        build_run_spec(Description.parse("quiz:subject=x"), DEPLOYMENT, MODEL)
+        build_run_spec(Description.parse("quiz:subject=x"), DEPLOYMENT, MODEL, registries)
     assert excinfo.value.field == "subject"
 
 
-def test_generation_jsonl_with_train_file_lists_and_paths(tmp_path: Path) -> None:
+def test_generation_jsonl_with_train_file_lists_and_paths(tmp_path: Path, registries: Registries) -> None:
     rows = [
         {"q": {"text": "Capital of Italy?"}, "answers": ["Rome", "Roma"], "alias": ""},
         {"q": {"text": "Capital of Japan?"}, "answers": "Tokyo", "alias": "Edo"},
@@ -117,21 +116,21 @@ def test_generation_jsonl_with_train_file_lists_and_paths(tmp_path: Path) -> Non
             max_tokens: 8
             stop: [".", "\\n"]
             metrics: quasi_exact_match
-    """, files)
-    found = instances("capitals")
+    """, registries, files)
+    found = instances("capitals", registries)
     assert [(i.input, i.split) for i in found] == [("Capital of Spain?", TRAIN_SPLIT),
                                                     ("Capital of Italy?", TEST_SPLIT),
                                                     ("Capital of Japan?", TEST_SPLIT)]
     assert [r.output for r in found[1].references] == ["Rome", "Roma"]  # the empty alias is dropped
     assert [r.output for r in found[2].references] == ["Tokyo", "Edo"]
     assert all(r.is_correct for i in found for r in i.references)
-    spec = build_run_spec(Description.parse("capitals"), DEPLOYMENT, MODEL)
+    spec = build_run_spec(Description.parse("capitals"), DEPLOYMENT, MODEL, registries)
     assert spec.adapter_spec.method == "generation" and spec.adapter_spec.input_prefix == "Question: "
     assert spec.adapter_spec.stop_sequences == (".", "\n") and spec.adapter_spec.max_tokens == 8
     assert spec.metrics == ["quasi_exact_match"] and spec.main_metric == "quasi_exact_match"
 
 
-def test_headerless_csv_json_list_and_choices_column(tmp_path: Path) -> None:
+def test_headerless_csv_json_list_and_choices_column(tmp_path: Path, registries: Registries) -> None:
     files = {"mmlu_like.csv": "Q1?,w,x,y,z,D\nQ2?,w,x,y,z,A\n",
              "opts.json": json.dumps([{"prompt": "Pick x", "options": ["w", "x", "y"], "gold": 1}])}
     declare(tmp_path, """
@@ -147,17 +146,17 @@ def test_headerless_csv_json_list_and_choices_column(tmp_path: Path) -> None:
             input: prompt
             choices: options
             answer: gold
-    """, files)
-    assert [i.first_correct_reference.output for i in instances("headerless")] == ["z", "w"]  # type: ignore[union-attr]
-    [listed] = instances("listed")
+    """, registries, files)
+    assert [i.first_correct_reference.output for i in instances("headerless", registries)] == ["z", "w"]  # type: ignore[union-attr]
+    [listed] = instances("listed", registries)
     assert [r.output for r in listed.references] == ["w", "x", "y"]
     assert listed.references[1].tags == (CORRECT_TAG,)
 
 
-def test_rows_with_fewer_options_drop_trailing_empty_ones(tmp_path: Path) -> None:
-    declare(tmp_path, MC_YAML.replace("split_column: split", ""),
+def test_rows_with_fewer_options_drop_trailing_empty_ones(tmp_path: Path, registries: Registries) -> None:
+    declare(tmp_path, MC_YAML.replace("split_column: split", ""), registries,
             {"quiz.csv": "question,a,b,c,d,answer\nTrue or false?,True,False,,,B\n"})
-    [only] = instances("quiz")
+    [only] = instances("quiz", registries)
     assert [r.output for r in only.references] == ["True", "False"]
 
 
@@ -170,12 +169,12 @@ def test_rows_with_fewer_options_drop_trailing_empty_ones(tmp_path: Path) -> Non
     ({"split_column": "fold"}, "split_column", "column 'fold' is not in the header"),
 ])
 def test_unknown_columns_are_named_when_the_data_is_read(tmp_path: Path, change: dict[str, Any], field: str,
-                                                         text: str) -> None:
+                                                         text: str, registries: Registries) -> None:
     definition = yaml.safe_load(textwrap.dedent(MC_YAML))
     definition["scenarios"]["quiz"].update(change)
-    eval_file = declare(tmp_path, yaml.safe_dump(definition))
+    eval_file = declare(tmp_path, yaml.safe_dump(definition), registries)
     with pytest.raises(ConfigError) as excinfo:
-        instances("quiz")
+        instances("quiz", registries)
     error = excinfo.value
     assert (error.file, error.entry, error.field) == (str(eval_file), "scenarios.quiz", field)
     assert text in error.message and "(columns: question, a, b, c, d, answer, split)" in error.message
@@ -191,10 +190,10 @@ def test_unknown_columns_are_named_when_the_data_is_read(tmp_path: Path, change:
     ("question,a,b,c,d,answer,split\nQ?,w,,y,z,A,test\n", "choices", "row 1 of *: option B is empty"),
     ("question,a,b,c,d,answer,split\nQ?,B,A,y,z,A,test\n", "answer", "answer 'A' is ambiguous"),
 ])
-def test_bad_rows_are_named(tmp_path: Path, csv_text: str, field: str, text: str) -> None:
-    declare(tmp_path, MC_YAML, {"quiz.csv": csv_text})
+def test_bad_rows_are_named(tmp_path: Path, csv_text: str, field: str, text: str, registries: Registries) -> None:
+    declare(tmp_path, MC_YAML, registries, {"quiz.csv": csv_text})
     with pytest.raises(ConfigError) as excinfo:
-        instances("quiz")
+        instances("quiz", registries)
     assert excinfo.value.field == field and excinfo.value.entry == "scenarios.quiz"
     assert fnmatch.fnmatch(excinfo.value.message, f"*{text}*"), excinfo.value.message
 
@@ -220,51 +219,52 @@ def test_bad_rows_are_named(tmp_path: Path, csv_text: str, field: str, text: str
     ({"data": "x.csv", "input": "q", "references": "a", "instructions": 3}, "instructions", "not a string"),
 ])
 def test_definition_errors_name_file_scenario_and_field(tmp_path: Path, definition: dict[str, Any], field: str,
-                                                        text: str) -> None:
+                                                        text: str, registries: Registries) -> None:
     eval_file = tmp_path / "eval_bad.yaml"
     with pytest.raises(ConfigError) as excinfo:
-        register_yaml_scenarios(eval_file, {"bad": definition})
+        register_yaml_scenarios(eval_file, {"bad": definition}, registries)
     error = excinfo.value
     assert (error.file, error.entry, error.field) == (str(eval_file), "scenarios.bad", field)
     assert text in error.message
-    assert "bad" not in USER_SCENARIOS
+    assert "bad" not in registries.scenarios
 
 
 def test_names_cannot_shadow_builtins_or_each_other(tmp_path: Path) -> None:
     definition = {"data": "x.csv", "input": "q", "references": "a"}
+    session = builtin_registries()
     with pytest.raises(ConfigError, match="taken by a built-in scenario"):
-        register_yaml_scenarios(tmp_path / "a.yaml", {"mmlu": definition})
+        register_yaml_scenarios(tmp_path / "a.yaml", {"mmlu": definition}, session)
     with pytest.raises(ConfigError, match="is not a scenario name") as excinfo:
-        register_yaml_scenarios(tmp_path / "a.yaml", {"my quiz": definition})
+        register_yaml_scenarios(tmp_path / "a.yaml", {"my quiz": definition}, session)
     assert excinfo.value.field == "name"
-    session = object()
     register_yaml_scenarios(tmp_path / "a.yaml", {"dup": definition}, session)
     register_yaml_scenarios(tmp_path / "a.yaml", {"dup": definition}, session)  # the same file again: fine
     with pytest.raises(ConfigError, match=r"'dup' is already declared in .*a\.yaml") as excinfo:
         register_yaml_scenarios(tmp_path / "b.yaml", {"dup": definition}, session)
     assert excinfo.value.file == str(tmp_path / "b.yaml")
-    register_yaml_scenarios(tmp_path / "b.yaml", {"dup": definition}, object())  # a later session may
+    register_yaml_scenarios(tmp_path / "b.yaml", {"dup": definition}, builtin_registries())  # another session may
 
 
-def test_missing_local_data_names_the_eval_file(tmp_path: Path) -> None:
+def test_missing_local_data_names_the_eval_file(tmp_path: Path, registries: Registries) -> None:
     eval_file = declare(tmp_path, """
         scenarios:
           lost:
             data: nowhere/quiz.csv
             input: question
             references: answer
-    """)
+    """, registries)
     with pytest.raises(DataNotFoundError) as excinfo:
-        instances("lost")
+        instances("lost", registries)
     message = str(excinfo.value)
     assert message.startswith(f"file {eval_file}, entry scenarios.lost, field data: data file ")
     assert str(tmp_path / "nowhere" / "quiz.csv") in message
 
 
-def test_scenario_json_describes_the_definition(tmp_path: Path) -> None:
+def test_scenario_json_describes_the_definition(tmp_path: Path, registries: Registries) -> None:
     eval_file = declare(tmp_path, MC_YAML.replace('instructions: "Answer the questions."',
-                                                  'description: "A tiny quiz"\n        tags: [demo]'))
-    built = build_run_spec(Description.parse("quiz"), DEPLOYMENT, MODEL).build_scenario(DataLocator(cache=None))
+                                                  'description: "A tiny quiz"\n        tags: [demo]'), registries)
+    spec = build_run_spec(Description.parse("quiz"), DEPLOYMENT, MODEL, registries)
+    built = spec.build_scenario(DataLocator(cache=None))
     assert built.to_json() == {"name": "quiz", "description": "A tiny quiz", "tags": ["user_defined", "demo"],
                                "definition_path": str(eval_file)}
 
@@ -307,14 +307,17 @@ def test_instance_from_record_forms() -> None:
 # --- Python scenarios ------------------------------------------------------------------------------
 
 
-def test_decorated_function_runs_through_the_runner(tmp_path: Path) -> None:
+def test_decorated_function_runs_through_the_runner(tmp_path: Path, registries: Registries) -> None:
     @scenario("unit_arith", max_tokens=3, max_train_instances=1, metrics=["exact_match"])
     def unit_arith(top: int = 3, offset: int = 0) -> list[dict[str, Any]]:
         """Sums of two equal numbers."""
         shots = [{"input": "1+1=", "references": ["2"], "split": "train"}]
         return shots + [{"input": f"{a}+{a}=", "references": [str(2 * a + offset)]} for a in range(2, 2 + top)]
 
-    assert unit_arith(top=1)[1]["input"] == "2+2="  # the function is returned unchanged
+    assert unit_arith(top=1)[1]["input"] == "2+2="  # the function is returned as it was
+    with pytest.raises(ConfigError, match="unknown scenario 'unit_arith'"):  # nothing registered globally
+        build_run_spec(Description.parse("unit_arith"), DEPLOYMENT, MODEL, builtin_registries())
+    register_declared(registries, [unit_arith])  # what the session does for a conftest or test module
     seen: list[str] = []
 
     def model(requests: list[Request]) -> list[str]:
@@ -325,7 +328,7 @@ def test_decorated_function_runs_through_the_runner(tmp_path: Path) -> None:
             answers.append(" " + str(2 * a if a % 2 == 0 else 0))  # right on even numbers only
         return answers
 
-    spec = build_run_spec(Description.parse("unit_arith:top=4"), DEPLOYMENT, MODEL)
+    spec = build_run_spec(Description.parse("unit_arith:top=4"), DEPLOYMENT, MODEL, registries)
     assert spec.name == "unit_arith:top=4,model=scripted/test"
     assert spec.scenario_class is FunctionScenario and spec.scenario_args == {"scenario": "unit_arith",
                                                                              "args": {"top": "4"}}
@@ -337,20 +340,20 @@ def test_decorated_function_runs_through_the_runner(tmp_path: Path) -> None:
     assert scenario_json["definition_path"].endswith("unit_arith")
 
 
-def test_python_scenario_arguments_are_checked(tmp_path: Path) -> None:
+def test_python_scenario_arguments_are_checked(tmp_path: Path, registries: Registries) -> None:
     def needs_level(level: int, verbose: bool = False) -> list[dict[str, Any]]:
         return [{"input": f"{level}{verbose}", "references": ["x"]}]
 
-    register_scenario("unit_levels", needs_level)
+    register_scenario("unit_levels", needs_level).register(registries)
     with pytest.raises(ConfigError, match=r"needs level=<value>") as excinfo:
-        build_run_spec(Description.parse("unit_levels"), DEPLOYMENT, MODEL)
+        build_run_spec(Description.parse("unit_levels"), DEPLOYMENT, MODEL, registries)
     assert excinfo.value.field == "level"
     with pytest.raises(ConfigError, match="its own arguments are level, verbose"):
-        build_run_spec(Description.parse("unit_levels:level=1,colour=red"), DEPLOYMENT, MODEL)
-    [only] = instances("unit_levels:level=7,verbose=yes")
+        build_run_spec(Description.parse("unit_levels:level=1,colour=red"), DEPLOYMENT, MODEL, registries)
+    [only] = instances("unit_levels:level=7,verbose=yes", registries)
     assert only.input == "7True"  # no default for level: it stays text; bool default: converted
     with pytest.raises(ConfigError, match=r"verbose='perhaps' is not a bool"):
-        instances("unit_levels:level=1,verbose=perhaps")
+        instances("unit_levels:level=1,verbose=perhaps", registries)
 
 
 @pytest.mark.parametrize(("returned", "text", "field"), [
@@ -360,19 +363,20 @@ def test_python_scenario_arguments_are_checked(tmp_path: Path) -> None:
     ([{"input": "q", "references": "a", "id": "x"}, {"input": "r", "references": "b", "id": "x"}],
      "two instances have the id 'x'", "id"),
 ])
-def test_python_scenario_results_are_checked(returned: Any, text: str, field: str | None) -> None:
+def test_python_scenario_results_are_checked(returned: Any, text: str, field: str | None,
+                                            registries: Registries) -> None:
     def produce() -> Any:
         return returned
 
-    register_scenario("unit_checked", produce)
+    register_scenario("unit_checked", produce).register(registries)
     with pytest.raises(ConfigError, match=text) as excinfo:
-        instances("unit_checked")
+        instances("unit_checked", registries)
     assert excinfo.value.field == field
     assert excinfo.value.entry is not None and "unit_checked" in excinfo.value.entry
     assert excinfo.value.file == __file__
 
 
-def test_python_multiple_choice_and_locator(tmp_path: Path) -> None:
+def test_python_multiple_choice_and_locator(tmp_path: Path, registries: Registries) -> None:
     (tmp_path / "data.csv").write_text("x\n")
 
     @scenario(adapter="multiple_choice_joint", instructions="Pick one.")
@@ -380,22 +384,30 @@ def test_python_multiple_choice_and_locator(tmp_path: Path) -> None:
         assert locator.mirror == tmp_path
         yield {"input": "Which is a fruit?", "choices": ["Stone", "Apple"], "answer": "B"}
 
-    [only] = instances("unit_pick", DataLocator(mirror=tmp_path, cache=None))
+    register_declared(registries, [unit_pick])
+
+    [only] = instances("unit_pick", registries, DataLocator(mirror=tmp_path, cache=None))
     assert [r.is_correct for r in only.references] == [False, True]
-    spec = build_run_spec(Description.parse("unit_pick"), DEPLOYMENT, MODEL)
+    spec = build_run_spec(Description.parse("unit_pick"), DEPLOYMENT, MODEL, registries)
     assert spec.adapter_spec.method == "multiple_choice_joint" and spec.adapter_spec.instructions == "Pick one."
 
     @scenario("unit_pick_bad", adapter="multiple_choice_joint")
     def unit_pick_bad() -> list[dict[str, Any]]:
         return [{"input": "No options", "references": ["x"]}]
 
+    register_declared(registries, [unit_pick_bad])
+
     with pytest.raises(ConfigError, match="multiple_choice_joint needs choices"):
-        instances("unit_pick_bad")
+        instances("unit_pick_bad", registries)
 
 
-def test_python_registration_errors() -> None:
-    with pytest.raises(ConfigError, match="taken by a built-in scenario"):
-        register_scenario("mmlu", lambda: [])
+def test_python_registration_errors(registries: Registries) -> None:
+    with pytest.raises(ConfigError, match="taken by a built-in scenario") as excinfo:
+        register_scenario("mmlu", lambda: []).register(registries)
+    assert "scenario 'mmlu'" in (excinfo.value.entry or "")
+    with pytest.raises(ConfigError, match="unknown metric 'bleu_9'") as excinfo:  # checked against the registry
+        register_scenario("unit_metric", lambda: [], metrics=["bleu_9"]).register(registries)
+    assert excinfo.value.field == "metrics"
     with pytest.raises(ConfigError, match="unknown setting 'max_token'") as excinfo:
         register_scenario("unit_typo", lambda: [], max_token=3)
     assert excinfo.value.field == "max_token" and "unit_typo" in (excinfo.value.entry or "")
@@ -410,5 +422,5 @@ def test_every_scenario_in_the_readme_is_valid(tmp_path: Path) -> None:
     declared = [b["scenarios"] for b in blocks if isinstance(b, dict) and "scenarios" in b]
     assert len(declared) >= 2
     names = [name for section in declared for name in register_yaml_scenarios(tmp_path / "eval_readme.yaml",
-                                                                                 section, object())]
+                                                                                 section, builtin_registries())]
     assert {"my_quiz", "capitals", "remote_quiz", "bucket_quiz"} <= set(names)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmeval.builtins import builtin_registries
 from pytest_llmeval.collect import read_entries
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.runspec import Description, expand_description
@@ -95,7 +96,7 @@ def test_eval_file_entries_expand(tmp_path: Path) -> None:
             priority: 2
           - mmlu:subject=all
     """))
-    entries = read_entries(path)
+    entries = read_entries(path, builtin_registries())
     assert len(entries) == 2 + 57
     first, second = entries[:2]
     assert (str(first.description), str(second.description)) == (
@@ -113,7 +114,7 @@ def test_eval_file_errors_name_file_entry_and_field(tmp_path: Path, expand: str,
     path = tmp_path / "eval_x.yaml"
     path.write_text(f"entries:\n  - description: mmlu:subject=anatomy\n    expand: {expand}\n")
     with pytest.raises(ConfigError) as excinfo:
-        read_entries(path)
+        read_entries(path, builtin_registries())
     error = excinfo.value
     assert error.file == str(path) and error.entry == "#0 ('mmlu:subject=anatomy')" and error.field == field
     assert message in str(error)
@@ -198,7 +199,7 @@ def test_the_readme_example_gives_the_runs_it_promises(tmp_path: Path) -> None:
     [block] = [b for b in readme.split("```yaml\n")[1:] if "expand:" in b.split("```")[0]]
     path = tmp_path / "eval_readme.yaml"
     path.write_text(block.split("```")[0])
-    runs = [str(e.description) for e in read_entries(path)]
+    runs = [str(e.description) for e in read_entries(path, builtin_registries())]
     assert len(runs) == 4 + 57
     assert runs[0] == "mmlu:subject=anatomy,max_train_instances=0,method=multiple_choice_joint"
     assert runs[4] == "mmlu:subject=abstract_algebra" and runs[-1] == "mmlu:subject=world_religions"

@@ -284,8 +284,8 @@ def test_a_built_in_client_is_built_once_for_identity_and_use(tmp_path: Path, mo
     built: list[object] = []
     real = factory.make_client
 
-    def counting(deployment: object, credentials: Credentials) -> object:
-        built.append(real(deployment, credentials))  # type: ignore[arg-type]
+    def counting(deployment: object, credentials: Credentials, backends: object = factory.BUILTIN_BACKENDS) -> object:
+        built.append(real(deployment, credentials, backends))  # type: ignore[arg-type]
         return built[-1]
 
     monkeypatch.setattr("pytest_llmeval.session.make_client", counting)

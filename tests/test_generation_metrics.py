@@ -87,7 +87,7 @@ def test_generation_metrics_are_registered_for_run_specs() -> None:
         result=RequestResult(success=True, completions=[GeneratedOutput(text=" 3 + 4 = 7.00 apples")]),
     )
     stats = {s.name.name: s for s in reference_stats(state, ["final_number_exact_match", "exact_match_indicator",
-                                                             "f1_score"])}
+                                                             "f1_score"], MATCHERS)}
     assert stats["final_number_exact_match"].mean == 1.0   # only the correct reference counts
     assert stats["exact_match_indicator"].mean == 0.0      # "apples" is not "7."
     assert stats["f1_score"].mean == pytest.approx(0.0)

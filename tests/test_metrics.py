@@ -161,32 +161,32 @@ def test_prediction_none_without_result_or_completions() -> None:
 
 
 def test_correct_letter_scores_one() -> None:
-    stats = reference_stats_fn(_state(" D"), ALL)
+    stats = reference_stats_fn(_state(" D"), ALL, MATCHERS)
     assert [s.name for s in stats] == [MetricName(n, "test") for n in ALL]
     assert all(s.count == 1 and s.mean == 1.0 for s in stats)
 
 
 def test_wrong_letter_scores_zero() -> None:
-    stats = reference_stats_fn(_state(" C"), ALL)
+    stats = reference_stats_fn(_state(" C"), ALL, MATCHERS)
     assert all(s.mean == 0.0 for s in stats)
 
 
 @pytest.mark.parametrize("answer", [" E", "Homeostasis", " d", "", " D C"])
 def test_unmapped_answer_scores_zero(answer: str) -> None:
     """Anything but exactly a letter maps to nothing, so even the right option's text scores 0."""
-    stats = reference_stats_fn(_state(answer), ALL)
+    stats = reference_stats_fn(_state(answer), ALL, MATCHERS)
     assert all(s.count == 1 and s.mean == 0.0 for s in stats)
 
 
 def test_no_result_scores_zero() -> None:
-    assert all(s.mean == 0.0 for s in reference_stats_fn(_state(None), ALL))
+    assert all(s.mean == 0.0 for s in reference_stats_fn(_state(None), ALL, MATCHERS))
 
 
 def test_best_over_several_golds() -> None:
     state = _state(" B")
     references = tuple(Reference(o, (CORRECT_TAG,) if i in (1, 3) else ()) for i, o in enumerate(OPTIONS))
     state.instance = Instance(state.instance.input, references, "valid", id="id0")
-    stats = reference_stats_fn(state, ["exact_match"])
+    stats = reference_stats_fn(state, ["exact_match"], MATCHERS)
     assert stats[0].mean == 1.0 and stats[0].name.split == "valid"
 
 

@@ -1,12 +1,16 @@
 """From a deployment's ``client_spec`` to a ready client, with credentials filled in.
 
 HELM's own class names are understood too, so an existing ``model_deployments.yaml`` works.
-Anything else must be an importable Python object honouring the ``generate`` contract.
+Which class names select which backend is the session's ``clients`` registry (the built-ins
+below, plus packages' ``pytest_llmeval.clients`` entry points and plugins). Anything else must
+be an importable Python object honouring the ``generate`` contract.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from pytest_llmeval.clients.credentials import Credentials
@@ -17,17 +21,32 @@ from pytest_llmeval.registry.entries import ModelDeployment
 HF = "huggingface"
 OPENAI = "openai_compatible"
 
-# class_name -> (backend, default args)
-KNOWN_CLASSES: dict[str, tuple[str, dict[str, Any]]] = {
-    "pytest_llmeval.clients.HuggingFaceClient": (HF, {}),
-    "helm.clients.huggingface_client.HuggingFaceClient": (HF, {}),
-    "pytest_llmeval.clients.OpenAICompatibleClient": (OPENAI, {}),
-    "helm.clients.openai_client.OpenAIClient": (OPENAI, {"base_url": "https://api.openai.com/v1"}),
-    "helm.clients.together_client.TogetherClient": (OPENAI, {"base_url": "https://api.together.xyz/v1"}),
-    "helm.clients.together_client.TogetherChatClient": (OPENAI, {"base_url": "https://api.together.xyz/v1"}),
-    "helm.clients.vllm_client.VLLMClient": (OPENAI, {"api": "completions"}),
-    "helm.clients.vllm_client.VLLMChatClient": (OPENAI, {"api": "chat"}),
-}
+CALLABLE = "callable"
+
+
+@dataclass(frozen=True)
+class ClientBackend:
+    """What a ``client_spec.class_name`` selects: a built-in backend with default arguments, or
+    (``callable``) a Python object honouring the ``generate`` contract, as ``module:function`` would."""
+
+    backend: str
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    target: Any = None
+
+
+# The built-in class names (read-only); a session's ``clients`` registry starts with these.
+BUILTIN_BACKENDS: Mapping[str, ClientBackend] = MappingProxyType({
+    "pytest_llmeval.clients.HuggingFaceClient": ClientBackend(HF),
+    "helm.clients.huggingface_client.HuggingFaceClient": ClientBackend(HF),
+    "pytest_llmeval.clients.OpenAICompatibleClient": ClientBackend(OPENAI),
+    "helm.clients.openai_client.OpenAIClient": ClientBackend(OPENAI, {"base_url": "https://api.openai.com/v1"}),
+    "helm.clients.together_client.TogetherClient": ClientBackend(OPENAI, {"base_url": "https://api.together.xyz/v1"}),
+    "helm.clients.together_client.TogetherChatClient": ClientBackend(OPENAI,
+                                                                     {"base_url": "https://api.together.xyz/v1"}),
+    "helm.clients.vllm_client.VLLMClient": ClientBackend(OPENAI, {"api": "completions"}),
+    "helm.clients.vllm_client.VLLMChatClient": ClientBackend(OPENAI, {"api": "chat"}),
+})
+Backends = Mapping[str, ClientBackend]
 
 # HELM's own argument naming the served model, per HELM class. Without it HELM sends the model
 # name, except that OpenAIClient drops the creator prefix ("openai/gpt-4o" -> "gpt-4o").
@@ -44,17 +63,17 @@ HELM_MODEL_ENGINE_CLASSES = ("helm.clients.openai_client.OpenAIClient",)
 CLEMBENCH_BASE_URLS = {"openai": "https://api.openai.com/v1"}
 
 
-def _locate(deployment: ModelDeployment) -> tuple[str, Any]:
+def _locate(deployment: ModelDeployment, backends: Backends) -> tuple[str, Any]:
     """Which backend serves the deployment, or the imported user object."""
     class_name = deployment.client_spec.class_name
-    if class_name in KNOWN_CLASSES:
-        return KNOWN_CLASSES[class_name][0], None
+    if class_name in backends:
+        return backends[class_name].backend, backends[class_name].target
     from pytest_llmeval.clients.python_callable import import_object
 
     try:
-        return "callable", import_object(class_name)
+        return CALLABLE, import_object(class_name)
     except (ImportError, AttributeError) as exc:
-        supported = ", ".join(sorted(KNOWN_CLASSES))
+        supported = ", ".join(sorted(backends))
         raise ConfigError(
             f"unknown client class {class_name!r} ({exc}). Use one of {supported}, or an importable "
             f"'module:function' whose generate(requests) follows the Python client contract",
@@ -62,29 +81,37 @@ def _locate(deployment: ModelDeployment) -> tuple[str, Any]:
         ) from exc
 
 
-def check_client_spec(deployment: ModelDeployment) -> None:
+def check_client_spec(deployment: ModelDeployment, backends: Backends = BUILTIN_BACKENDS) -> None:
     """Fail at start-up, not mid-run, when a selected deployment cannot be served."""
-    _locate(deployment)
+    _locate(deployment, backends)
+
+
+def backend_of(deployment: ModelDeployment, backends: Backends = BUILTIN_BACKENDS) -> str:
+    """The backend a deployment's class name selects (``callable`` for anything else)."""
+    known = backends.get(deployment.client_spec.class_name)
+    return known.backend if known is not None else CALLABLE
 
 
 def identity_for(deployment: ModelDeployment, credentials: Credentials,
-                 build: Callable[[], Client] | None = None) -> dict[str, Any] | None:
+                 build: Callable[[], Client] | None = None,
+                 backends: Backends = BUILTIN_BACKENDS) -> dict[str, Any] | None:
     """The cache identity, known without building a user's client (which may load a model).
 
     Built-in clients are cheap to construct (they load weights on first use), so they answer
     for themselves (``build`` hands over the one the caller will also use); a user's callable
     is identified by its spec.
     """
-    backend, _ = _locate(deployment)
-    if backend == "callable":
+    backend, _ = _locate(deployment, backends)
+    if backend == CALLABLE:
         return {"callable": deployment.client_spec.class_name, "args": deployment.client_spec.args}
-    return client_identity(build() if build is not None else make_client(deployment, credentials))
+    return client_identity(build() if build is not None else make_client(deployment, credentials, backends))
 
 
-def make_client(deployment: ModelDeployment, credentials: Credentials) -> Client:
-    backend, target = _locate(deployment)
+def make_client(deployment: ModelDeployment, credentials: Credentials, backends: Backends = BUILTIN_BACKENDS) -> Client:
+    backend, target = _locate(deployment, backends)
     spec = deployment.client_spec
-    args = {**KNOWN_CLASSES.get(spec.class_name, ("", {}))[1], **spec.args}
+    known = backends.get(spec.class_name)
+    args = {**(known.defaults if known is not None else {}), **spec.args}
     try:
         if backend == HF:
             from pytest_llmeval.clients.huggingface import HuggingFaceClient

@@ -3,9 +3,10 @@
 A game folder holds ``clemgame.json`` (one spec, or a list of specs sharing the folder, as in
 clembench), ``master.py`` with the game master (and scorer) classes the spec names,
 ``instances.json`` (or ``in/instances.json``), its prompts and an ``instancegenerator.py``.
-Folders are found, later sources overriding earlier ones by game name: the games built into
-pytest-llmeval, packages registered under the ``pytest_llmeval.games`` entry-point group, and
-the ``games/`` folders the eval files point at (``evals/games/`` by default).
+Folders are found, later sources overriding earlier ones by game name: the session's ``games``
+registry (the games built into pytest-llmeval, packages registered under the
+``pytest_llmeval.games`` entry-point group, plugins), then the ``games/`` folders the eval
+files point at (``evals/games/`` by default).
 """
 
 from __future__ import annotations
@@ -14,15 +15,14 @@ import importlib
 import importlib.util
 import json
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError
 
 SPEC_FILE = "clemgame.json"
-ENTRY_POINT_GROUP = "pytest_llmeval.games"
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 _SPEC_KEYS = {"game_name", "description", "main_game", "players", "image", "languages", "benchmark", "regression",
               "roles", "instances", "master", "scorer", "max_tokens", "max_requests"}
@@ -160,20 +160,14 @@ def _scan(folder: Path, source: str) -> list[GameSpec]:
     return specs
 
 
-def _package_folders() -> list[tuple[Path, str]]:
-    folders = []
-    for point in entry_points(group=ENTRY_POINT_GROUP):
-        module = importlib.import_module(point.value.split(":")[0])
-        location = getattr(module, "__file__", None)
-        if location:
-            folders.append((Path(location).resolve().parent, f"package {point.name}"))
-    return folders
-
-
-def discover_games(folders: list[Path] | tuple[Path, ...] = ()) -> dict[str, GameSpec]:
-    """Every game by name: built-in, then installed packages, then ``folders`` (later ones win)."""
+def discover_games(folders: list[Path] | tuple[Path, ...] = (),
+                   registered: Mapping[str, Path] | None = None) -> dict[str, GameSpec]:
+    """Every game by name: the ``registered`` sources (a session's ``games`` registry; default:
+    the built-in games only), then ``folders`` (later ones win)."""
     found: dict[str, GameSpec] = {}
-    sources = [(BUILTIN_DIR, "built-in"), *_package_folders(), *((Path(f), str(f)) for f in folders)]
+    registered = registered if registered is not None else {"built-in": BUILTIN_DIR}
+    sources = [*((Path(folder), label) for label, folder in registered.items()),
+               *((Path(f), str(f)) for f in folders)]
     for folder, source in sources:
         for spec in _scan(folder, source):
             found[spec.game_name] = spec

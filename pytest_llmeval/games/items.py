@@ -136,7 +136,8 @@ class GamesFile(pytest.File):
 
         session = get_session(self.config)
         entries, extra_dirs = read_games_file(self.path)
-        specs = discover_games([*game_folders(self.config.rootpath, self.path), *extra_dirs])
+        specs = discover_games([*game_folders(self.config.rootpath, self.path), *extra_dirs],
+                               session.registries.games)
         pairings = parse_pairings(session.settings.players)
         for entry in entries:
             where: dict[str, Any] = {"file": self.path, "entry": f"#{entry.index} ({entry.game!r})"}
@@ -304,7 +305,7 @@ class GameFixture:
         self.folders = [*game_folders(rootdir), *game_dirs]
 
     def spec(self, game: str) -> GameSpec:
-        specs = discover_games(self.folders)
+        specs = discover_games(self.folders, self.session.registries.games)
         if game not in specs:
             raise ConfigError(f"unknown game {game!r}; known games: {', '.join(sorted(specs))}", field="game")
         return specs[game]

@@ -1,6 +1,7 @@
 """Reference-matching metrics (HELM's exact-match family) and per-request efficiency stats.
 
-A metric is a plain function ``(gold, pred) -> float``; adding one is a line in ``MATCHERS``.
+A metric is a plain function ``(gold, pred) -> float``, registered by name in the session's
+metrics registry (the built-ins by :mod:`pytest_llmeval.builtins`, others by plugins).
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ import functools
 import math
 import re
 import string
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 
 from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.metrics.stat import MetricName, Stat
@@ -50,17 +52,12 @@ def quasi_prefix_exact_match(gold: str, pred: str) -> float:
     return float(normalize_text(pred).startswith(normalize_text(gold)))
 
 
-MATCHERS: dict[str, Callable[[str, str], float]] = {
+EXACT_MATCHERS: Mapping[str, Callable[[str, str], float]] = MappingProxyType({
     "exact_match": exact_match,
     "quasi_exact_match": quasi_exact_match,
     "prefix_exact_match": prefix_exact_match,
     "quasi_prefix_exact_match": quasi_prefix_exact_match,
-}
-
-# f1_score, exact_match_indicator, final_number_exact_match: built on the matchers above.
-from pytest_llmeval.metrics.generation import GENERATION_MATCHERS  # noqa: E402
-
-MATCHERS.update(GENERATION_MATCHERS)
+})
 
 
 def prediction(state: RequestState) -> str | None:
@@ -73,14 +70,16 @@ def prediction(state: RequestState) -> str | None:
     return text
 
 
-def reference_stats(state: RequestState, names: list[str]) -> list[Stat]:
-    """Each metric's best score over the gold references (0 when there is no prediction)."""
+def reference_stats(state: RequestState, names: Sequence[str],
+                    matchers: Mapping[str, Callable[[str, str], float]]) -> list[Stat]:
+    """Each metric's best score over the gold references (0 when there is no prediction);
+    ``matchers`` are the run's metric functions by name (``RunSpec.matchers``)."""
     golds = [r.output for r in state.instance.references if r.is_correct]
     pred = prediction(state)
     split = state.instance.split
     stats = []
     for name in names:
-        matcher = MATCHERS[name]
+        matcher = matchers[name]
         scores = [matcher(g, pred) for g in golds] if pred is not None else []
         value = max(scores) if scores else 0.0
         stats.append(Stat(MetricName(name, split)).add(value))

@@ -2,13 +2,15 @@
 GSM8K final-number match.
 
 Each is a ``(gold, pred) -> float`` matcher like the exact-match family, so ``reference_stats``
-scores them (best over the gold references) once they are in ``MATCHERS``.
+scores them (best over the gold references) once they are in the session's metrics registry.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 
 from pytest_llmeval.metrics.basic import exact_match, normalize_text
 
@@ -60,8 +62,8 @@ def final_number_exact_match(gold: str, pred: str) -> float:
     return float(gold_number == pred_number)
 
 
-GENERATION_MATCHERS = {
+GENERATION_MATCHERS: Mapping[str, Callable[[str, str], float]] = MappingProxyType({
     "f1_score": f1_score,
     "exact_match_indicator": exact_match_indicator,
     "final_number_exact_match": final_number_exact_match,
-}
+})

@@ -24,7 +24,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, ADAPT_MULTIPLE_CHOICE_JOINT
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
@@ -32,21 +32,20 @@ from pytest_llmeval.runspec import Description, RunSpec
 from pytest_llmeval.scenarios.data import DataLocator, DataSource, FetchedData
 from pytest_llmeval.scenarios.registration import (
     SETTING_FIELDS,
-    Registration,
     ScenarioSettings,
     check_name,
-    register,
-    registered,
     reject_arguments,
     run_spec_for,
 )
 from pytest_llmeval.scenarios.row_instances import ANSWER_FORMATS, RecordError, make_instance, split_of
 from pytest_llmeval.scenarios.scenario import TEST_SPLIT, TRAIN_SPLIT, Instance, Scenario, with_ids
 
+if TYPE_CHECKING:
+    from pytest_llmeval.extensions import Registries
+
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
 DATA_KEYS = ("uri", "sha256", "member", "storage_options", "mirror_path", "format", "columns")
 MAPPING_KEYS = ("data", "train_data", "split_column", "input", "choices", "answer", "answer_format", "references")
-KIND = "yaml"
 
 
 @dataclass(frozen=True)
@@ -158,7 +157,7 @@ class TableScenarioDefinition:
 
     def run_spec(self, description: Description) -> RunSpec:
         reject_arguments(description)
-        return run_spec_for(self.name, self.settings, TableScenario, {"scenario": self.name}, description)
+        return run_spec_for(self.name, self.settings, TableScenario, {"scenario": self.name}, description, self)
 
 
 class TableScenario(Scenario):
@@ -166,10 +165,10 @@ class TableScenario(Scenario):
 
     tags = ("user_defined",)
 
-    def __init__(self, scenario: str, locator: DataLocator) -> None:
+    def __init__(self, scenario: str, locator: DataLocator, definition: TableScenarioDefinition) -> None:
         self.scenario = scenario
         self.locator = locator
-        self.definition: TableScenarioDefinition = registered(scenario, KIND).definition
+        self.definition = definition
 
     def get_instances(self) -> list[Instance]:
         return self.definition.read_instances(self.locator)
@@ -310,7 +309,7 @@ def _column_list(value: Any, field: str) -> tuple[str, ...]:
     raise ConfigError(f"{value!r} is not a column name or a list of column names", field=field)
 
 
-def parse_definition(name: Any, raw: Any, file: Path) -> TableScenarioDefinition:
+def parse_definition(name: Any, raw: Any, file: Path, registries: Registries) -> TableScenarioDefinition:
     """One entry of a ``scenarios:`` section, validated; errors name the file, scenario and field."""
     entry = f"scenarios.{name}"
     try:
@@ -359,7 +358,7 @@ def parse_definition(name: Any, raw: Any, file: Path) -> TableScenarioDefinition
             raise ConfigError(f"{split_column!r} is not a column name", field="split_column")
         settings = ScenarioSettings.parse(
             {k: v for k, v in raw.items() if k in SETTING_FIELDS},
-            ADAPT_MULTIPLE_CHOICE_JOINT if choices is not None else ADAPT_GENERATION)
+            ADAPT_MULTIPLE_CHOICE_JOINT if choices is not None else ADAPT_GENERATION, registries=registries)
         if settings.multiple_choice and choices is None:
             raise ConfigError("multiple_choice_joint needs choices and answer", field="adapter")
     except ConfigError as exc:
@@ -368,14 +367,15 @@ def parse_definition(name: Any, raw: Any, file: Path) -> TableScenarioDefinition
                                    answer_format, references, split_column, settings)
 
 
-def register_yaml_scenarios(file: Path, section: Any, owner: object | None = None) -> list[str]:
-    """Declare every scenario of an eval file's ``scenarios:`` section; returns their names."""
+def register_yaml_scenarios(file: Path, section: Any, registries: Registries) -> list[str]:
+    """Declare every scenario of an eval file's ``scenarios:`` section in the collecting session's
+    ``registries`` (two files of one session may not declare the same name); returns their names."""
     if not isinstance(section, dict):
         raise ConfigError("must be a mapping of scenario names to definitions", file=file, field="scenarios")
-    definitions = [parse_definition(name, raw, file) for name, raw in section.items()]
+    definitions = [parse_definition(name, raw, file, registries) for name, raw in section.items()]
     for definition in definitions:
         try:
-            register(Registration(definition.name, KIND, str(file), owner, definition), definition.run_spec)
+            registries.run_spec_function(definition.name, definition.run_spec, str(file))
         except ConfigError as exc:
             raise exc.located(file=file, entry=f"scenarios.{definition.name}") from None
     return [d.name for d in definitions]

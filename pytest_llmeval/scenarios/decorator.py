@@ -1,4 +1,4 @@
-"""Scenarios written in Python: a function that returns instances, registered under a name.
+"""Scenarios written in Python: a function that returns instances, declared under a name.
 
 ```python
 from pytest_llmeval import scenario
@@ -8,8 +8,9 @@ def arith(top: int = 5):
     return [{"input": f"{a}+{a}=", "references": [str(2 * a)]} for a in range(top)]
 ```
 
-``pytest`` imports the module (a ``conftest.py``, a test file or a plugin), and run entries
-say ``arith`` or ``arith:top=9,max_train_instances=0``. Records are dicts (``input`` plus
+The decorator only marks the function (nothing is registered at import time); each pytest
+session registers the marked functions it finds in its ``conftest.py`` files, plugins and test
+modules, so run entries say ``arith`` or ``arith:top=9,max_train_instances=0``. Records are dicts (``input`` plus
 ``references``, or ``choices`` and ``answer``; optional ``split`` and ``id``) or
 :class:`~pytest_llmeval.Instance` objects. Entry arguments arrive as keyword arguments,
 converted to the type of the parameter's default; a parameter named ``locator`` receives the
@@ -18,27 +19,29 @@ session's :class:`~pytest_llmeval.scenarios.data.DataLocator` to fetch data by U
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.runspec import Description, RunSpec
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.registration import (
-    Registration,
+    SETTING_FIELDS,
     ScenarioSettings,
     check_name,
-    register,
-    registered,
     reject_arguments,
     run_spec_for,
 )
 from pytest_llmeval.scenarios.row_instances import ANSWER_FORMATS, RecordError, instance_from_record
 from pytest_llmeval.scenarios.scenario import Instance, Scenario, with_ids
 
-KIND = "python"
+if TYPE_CHECKING:
+    from pytest_llmeval.extensions import Registries
+
+SCENARIO_MARK = "__llmeval_scenarios__"  # the declarations a decorated function carries
 LOCATOR_PARAMETER = "locator"
 Record = Instance | Mapping[str, Any]
 InstancesFunction = Callable[..., Iterable[Record]]
@@ -86,7 +89,7 @@ class FunctionScenarioDefinition:
             if parameter.default is parameter.empty and name not in args:
                 raise ConfigError(f"{description} needs {name}=<value> ({self.name}:{name}=...)", field=name)
         return run_spec_for(self.name, self.settings, FunctionScenario, {"scenario": self.name, "args": args},
-                            description)
+                            description, self)
 
     def call(self, args: Mapping[str, str], locator: DataLocator) -> list[Instance]:
         parameters = self.parameters
@@ -139,11 +142,12 @@ class FunctionScenario(Scenario):
 
     tags = ("user_defined",)
 
-    def __init__(self, scenario: str, args: dict[str, str], locator: DataLocator) -> None:
+    def __init__(self, scenario: str, args: dict[str, str], locator: DataLocator,
+                 definition: FunctionScenarioDefinition) -> None:
         self.scenario = scenario
         self.args = args
         self.locator = locator
-        self.definition: FunctionScenarioDefinition = registered(scenario, KIND).definition
+        self.definition = definition
 
     def get_instances(self) -> list[Instance]:
         return self.definition.call(self.args, self.locator)
@@ -155,13 +159,54 @@ class FunctionScenario(Scenario):
                 "tags": [*self.tags, *settings.tags], "definition_path": self.definition.origin}
 
 
+@dataclass(frozen=True)
+class ScenarioDeclaration:
+    """What :func:`scenario` and :func:`register_scenario` record: a name, a function and its
+    settings, checked against a session's registries (adapters, metrics) when it registers them."""
+
+    name: str
+    function: InstancesFunction
+    settings: Mapping[str, Any]
+    answer_format: str = "auto"
+
+    @property
+    def where(self) -> str:
+        return (f"{getattr(self.function, '__module__', '?')}:"
+                f"{getattr(self.function, '__qualname__', repr(self.function))}")
+
+    def register(self, registries: Registries) -> FunctionScenarioDefinition:
+        """Make the scenario usable in the run entries of the session owning ``registries``."""
+        try:
+            definition = FunctionScenarioDefinition(
+                self.name, self.function, ScenarioSettings.parse(self.settings, registries=registries),
+                self.answer_format)
+            registries.run_spec_function(self.name, definition.run_spec, definition.origin)
+        except ConfigError as exc:
+            raise exc.located(entry=f"scenario {self.name!r} ({self.where})") from None
+        return definition
+
+
+def declarations(obj: Any) -> tuple[ScenarioDeclaration, ...]:
+    """The scenario declarations ``obj`` is or carries (a decorated function); none for others."""
+    if isinstance(obj, ScenarioDeclaration):
+        return (obj,)
+    if not callable(obj):
+        return ()
+    marked = getattr(obj, "__dict__", {}).get(SCENARIO_MARK, ())
+    return tuple(d for d in marked if isinstance(d, ScenarioDeclaration))
+
+
 def register_scenario(name: str, function: InstancesFunction, *, answer_format: str = "auto",
-                      **settings: Any) -> FunctionScenarioDefinition:
-    """Register ``function`` as scenario ``name`` (what :func:`scenario` does, without decorating).
+                      **settings: Any) -> ScenarioDeclaration:
+    """Declare ``function`` as scenario ``name`` (what :func:`scenario` does, without decorating).
 
     ``settings`` are the YAML scenario settings: ``adapter`` (``generation`` or
     ``multiple_choice_joint``), ``instructions``, ``input_prefix``, ``output_prefix``, ...,
     ``max_train_instances``, ``max_tokens``, ``stop``, ``metrics``, ``main_metric``.
+
+    The function is marked, so a session finds it where it finds decorated functions (a module
+    attribute of a conftest file, plugin or test module); the declaration is returned for a
+    ``pytest_llmeval_register`` hook or a test to register itself (``declaration.register(registries)``).
     """
     where = f"{getattr(function, '__module__', '?')}:{getattr(function, '__qualname__', repr(function))}"
     try:
@@ -170,11 +215,16 @@ def register_scenario(name: str, function: InstancesFunction, *, answer_format: 
             raise ConfigError(f"{function!r} is not callable")
         if answer_format not in ANSWER_FORMATS:
             raise ConfigError(f"{answer_format!r}: use one of {', '.join(ANSWER_FORMATS)}", field="answer_format")
-        definition = FunctionScenarioDefinition(name, function, ScenarioSettings.parse(settings), answer_format)
-        register(Registration(name, KIND, definition.origin, None, definition), definition.run_spec)
+        unknown = sorted(set(settings) - set(SETTING_FIELDS))
+        if unknown:
+            raise ConfigError(f"unknown setting {unknown[0]!r}; settings are: {', '.join(SETTING_FIELDS)}",
+                              field=unknown[0])
     except ConfigError as exc:
         raise exc.located(entry=f"scenario {name!r} ({where})") from None
-    return definition
+    declaration = ScenarioDeclaration(name, function, dict(settings), answer_format)
+    with contextlib.suppress(AttributeError, TypeError):  # a bound method: only the returned declaration knows
+        setattr(function, SCENARIO_MARK, (*declarations(function), declaration))
+    return declaration
 
 
 @overload
@@ -187,7 +237,7 @@ def scenario(name: str | None = None, /, *, answer_format: str = "auto", **setti
 
 def scenario(name: Any = None, /, *, answer_format: str = "auto", **settings: Any) -> Any:
     """Decorator: the function returns the scenario's instances; the scenario is named ``name``
-    (default: the function's name). The function itself is returned unchanged."""
+    (default: the function's name). The function itself is returned, marked for the session."""
     if callable(name):  # bare @scenario
         register_scenario(name.__name__, name)
         return name

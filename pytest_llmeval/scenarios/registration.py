@@ -2,22 +2,24 @@
 
 Both kinds take the same settings: an adapter (``generation`` or ``multiple_choice_joint``),
 HELM's adapter fields (instructions, prefixes, few-shot count, ...) and metric names from
-``MATCHERS``. Registration goes into the same table as the built-in scenarios, so a run entry
-``my_quiz:max_train_instances=2`` works like ``mmlu:subject=anatomy``.
+the session's metrics registry. A user scenario goes into the session's scenario registry beside
+the built-in ones, so a run entry ``my_quiz:max_train_instances=2`` works like ``mmlu:subject=anatomy``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, ADAPT_MULTIPLE_CHOICE_JOINT, AdapterSpec
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.runspec import RUN_SPEC_FUNCTIONS, Description, RunSpec, multiple_choice_joint
+from pytest_llmeval.runspec import Description, RunSpec, multiple_choice_joint
 
-ADAPTERS = (ADAPT_GENERATION, ADAPT_MULTIPLE_CHOICE_JOINT)
+if TYPE_CHECKING:
+    from pytest_llmeval.extensions import Registries
+
 STOP_NAMES = {"none": (), "hash": ("###",), "newline": ("\n",), "period": (".",)}
 _TEXT_FIELDS = ("instructions", "global_prefix", "global_suffix", "input_prefix", "input_suffix", "output_prefix",
                 "output_suffix", "instance_prefix", "reference_prefix", "reference_suffix")
@@ -26,6 +28,11 @@ ADAPTER_FIELDS = (*_TEXT_FIELDS, *_COUNT_FIELDS, "temperature", "stop", "sample_
 SETTING_FIELDS = ("adapter", "metrics", "main_metric", "description", "tags", *ADAPTER_FIELDS)
 DEFAULT_METRICS = ("exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_prefix_exact_match")
 _NAME = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def joint_choice_adapter() -> AdapterSpec:
+    """The ``multiple_choice_joint`` base of a user scenario: HELM's joint adapter, no instructions."""
+    return multiple_choice_joint("")
 
 
 def question_answer_adapter() -> AdapterSpec:
@@ -50,18 +57,19 @@ class ScenarioSettings:
         return self.adapter_spec.method == ADAPT_MULTIPLE_CHOICE_JOINT
 
     @classmethod
-    def parse(cls, raw: Mapping[str, Any], default_adapter: str = ADAPT_GENERATION) -> ScenarioSettings:
-        """Settings from a YAML mapping or decorator keywords; a bad value names its field."""
-        from pytest_llmeval.metrics.basic import MATCHERS
-
+    def parse(cls, raw: Mapping[str, Any], default_adapter: str = ADAPT_GENERATION, *,
+              registries: Registries) -> ScenarioSettings:
+        """Settings from a YAML mapping or decorator keywords; a bad value names its field.
+        Adapter and metric names are those of the session's ``registries``."""
         unknown = sorted(set(raw) - set(SETTING_FIELDS))
         if unknown:
             raise ConfigError(f"unknown setting {unknown[0]!r}; settings are: {', '.join(SETTING_FIELDS)}",
                               field=unknown[0])
         adapter = raw.get("adapter", default_adapter)
-        if adapter not in ADAPTERS:
-            raise ConfigError(f"{adapter!r} is not an adapter; use one of: {', '.join(ADAPTERS)}", field="adapter")
-        base = multiple_choice_joint("") if adapter == ADAPT_MULTIPLE_CHOICE_JOINT else question_answer_adapter()
+        if not isinstance(adapter, str) or adapter not in registries.adapters:
+            raise ConfigError(f"{adapter!r} is not an adapter; use one of: {', '.join(registries.adapters)}",
+                              field="adapter")
+        base = registries.adapters[adapter]()
         changes: dict[str, Any] = {}
         for key in _TEXT_FIELDS:
             if key in raw:
@@ -87,8 +95,8 @@ class ScenarioSettings:
             changes["stop_sequences"] = _stop(raw["stop"])
         metrics = _names(raw.get("metrics", list(DEFAULT_METRICS)), "metrics")
         for metric in metrics:
-            if metric not in MATCHERS:
-                raise ConfigError(f"unknown metric {metric!r}; use any of: {', '.join(sorted(MATCHERS))}",
+            if metric not in registries.metrics:
+                raise ConfigError(f"unknown metric {metric!r}; use any of: {', '.join(sorted(registries.metrics))}",
                                   field="metrics")
         if not metrics:
             raise ConfigError("needs at least one metric", field="metrics")
@@ -131,60 +139,12 @@ def check_name(name: Any) -> str:
 
 
 def run_spec_for(name: str, settings: ScenarioSettings, scenario_class: type, scenario_args: dict[str, Any],
-                 description: Description) -> RunSpec:
-    """The RunSpec of a user scenario; generic keys and the model are added by ``build_run_spec``."""
+                 description: Description, definition: Any) -> RunSpec:
+    """The RunSpec of a user scenario; generic keys and the model are added by ``build_run_spec``.
+    The scenario object gets its ``definition`` from the run spec, not from a lookup."""
     return RunSpec(name=str(description), scenario_class=scenario_class, scenario_args=scenario_args,
                    adapter_spec=settings.adapter_spec, metrics=list(settings.metrics), groups=[name],
-                   main_metric=settings.main_metric)
-
-
-# --- the registry -----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Registration:
-    """Who declared a user scenario: ``origin`` is a file or ``module:function``.
-
-    ``owner`` is the pytest config whose collection declared it (YAML); two eval files of one
-    session may not declare the same name, but a later session (pytester runs in one process)
-    may redeclare it.
-    """
-
-    name: str
-    kind: str
-    origin: str
-    owner: object | None
-    definition: Any
-
-
-USER_SCENARIOS: dict[str, Registration] = {}
-
-
-def register(registration: Registration, function: Callable[[Description], RunSpec]) -> None:
-    """Make ``registration.name`` usable in run entries; refuse to shadow another scenario."""
-    import pytest_llmeval.scenarios.specs  # noqa: F401  (the built-in names, so none is shadowed)
-
-    name = registration.name
-    existing = USER_SCENARIOS.get(name)
-    if existing is None and name in RUN_SPEC_FUNCTIONS:
-        raise ConfigError(f"scenario name {name!r} is taken by a built-in scenario; choose another name",
-                          field="name")
-    if existing is not None and existing.origin != registration.origin:
-        same_session = registration.owner is not None and existing.owner is registration.owner
-        if same_session or (registration.kind == "yaml" and existing.kind == "python"):
-            raise ConfigError(f"scenario {name!r} is already declared in {existing.origin}; choose another name",
-                              field="name")
-    USER_SCENARIOS[name] = registration
-    RUN_SPEC_FUNCTIONS[name] = function
-
-
-def registered(name: str, kind: str) -> Registration:
-    """The registration a scenario object needs at run time (also in xdist workers)."""
-    registration = USER_SCENARIOS.get(name)
-    if registration is None or registration.kind != kind:
-        raise ConfigError(f"scenario {name!r} is not declared in this process; declare it in an eval file's "
-                          f"'scenarios:' section or with @scenario in a module pytest imports (conftest.py)")
-    return registration
+                   main_metric=settings.main_metric, scenario_context={"definition": definition})
 
 
 def reject_arguments(description: Description, allowed: tuple[str, ...] = ()) -> None:

@@ -11,7 +11,6 @@ from pytest_llmeval.runspec import (
     run_spec_function,
     value_expander,
 )
-from pytest_llmeval.scenarios import boolq, gsm, synthetic_reasoning  # noqa: F401  (registers their run specs)
 from pytest_llmeval.scenarios.mmlu import SUBJECTS, MMLUScenario
 
 MMLU_METHODS = ("multiple_choice_joint", "multiple_choice_separate_original")
