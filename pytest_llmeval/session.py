@@ -19,6 +19,7 @@ from pytest_llmeval.adapters.context_window import ContextWindow
 from pytest_llmeval.clients.cache import CachingClient, RequestCache
 from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.factory import HF, KNOWN_CLASSES, check_client_spec, identity_for, make_client
+from pytest_llmeval.clients.redaction import LogRedaction, Redactor
 from pytest_llmeval.errors import ConfigError, LLMEvalError
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.model import ModelHandle
@@ -41,7 +42,9 @@ class LLMEvalSession:
     locator: DataLocator
     cache: RequestCache | None
     models: list[str]
+    redactor: Redactor = field(default_factory=Redactor)
     handles: dict[str, ModelHandle] = field(default_factory=dict)
+    log_redaction: LogRedaction | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> LLMEvalSession:
@@ -56,10 +59,19 @@ class LLMEvalSession:
             for name in models:
                 check_client_spec(registry.deployment(name))
             credentials = Credentials.load(settings.local_path)
+            cache = None if settings.disable_cache else RequestCache(settings.local_path / CACHE_FILE)
         except ConfigError as exc:
             raise pytest.UsageError(f"pytest-llmeval: {exc}") from None
-        cache = None if settings.disable_cache else RequestCache(settings.local_path / CACHE_FILE)
-        return cls(settings, registry, credentials, DataLocator.from_settings(settings.data_dir), cache, models)
+        redactor = Redactor(credentials.secrets(registry.deployments.values()))
+        session = cls(settings, registry, credentials, DataLocator.from_settings(settings.data_dir), cache, models,
+                      redactor)
+        session.log_redaction = LogRedaction(redactor).install()
+        return session
+
+    def close(self) -> None:
+        """Detach what the session attached to shared objects (the log redaction)."""
+        if self.log_redaction is not None:
+            self.log_redaction.remove()
 
     def handle(self, name: str) -> ModelHandle:
         """The shared handle for a deployment, created on first use in this process."""
@@ -68,7 +80,7 @@ class LLMEvalSession:
             check_client_spec(deployment)
             build = functools.cache(lambda: make_client(deployment, self.credentials))  # built once, lazily
             identity = identity_for(deployment, self.credentials, build) if self.cache is not None else None
-            client = CachingClient(deployment.name, build, identity, self.cache)
+            client = CachingClient(deployment.name, build, identity, self.cache, self.redactor)
             self.handles[name] = ModelHandle(deployment, self.registry.model_metadata(deployment.model_name),
                                              client)
         return self.handles[name]
