@@ -21,6 +21,7 @@ from pytest_llmeval.builtins import builtin_registries
 from pytest_llmeval.clients.cache import CachingClient, RequestCache
 from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.factory import HF, backend_of, check_client_spec, identity_for, make_client
+from pytest_llmeval.clients.redaction import LogRedaction, Redactor
 from pytest_llmeval.entry_points import load_entry_points
 from pytest_llmeval.errors import ConfigError, LLMEvalError
 from pytest_llmeval.extensions import Registries
@@ -47,7 +48,9 @@ class LLMEvalSession:
     cache: RequestCache | None
     models: list[str]
     registries: Registries = field(default_factory=builtin_registries)
+    redactor: Redactor = field(default_factory=Redactor)
     handles: dict[str, ModelHandle] = field(default_factory=dict)
+    log_redaction: LogRedaction | None = None
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> LLMEvalSession:
@@ -66,11 +69,19 @@ class LLMEvalSession:
             for name in models:
                 check_client_spec(registry.deployment(name), registries.clients)
             credentials = Credentials.load(settings.local_path)
+            cache = None if settings.disable_cache else RequestCache(settings.local_path / CACHE_FILE)
         except ConfigError as exc:
             raise pytest.UsageError(f"pytest-llmeval: {exc}") from None
-        cache = None if settings.disable_cache else RequestCache(settings.local_path / CACHE_FILE)
-        return cls(settings, registry, credentials, DataLocator.from_settings(settings.data_dir), cache, models,
-                   registries)
+        redactor = Redactor(credentials.secrets(registry.deployments.values()))
+        session = cls(settings, registry, credentials, DataLocator.from_settings(settings.data_dir), cache, models,
+                      registries, redactor)
+        session.log_redaction = LogRedaction(redactor).install()
+        return session
+
+    def close(self) -> None:
+        """Detach what the session attached to shared objects (the log redaction)."""
+        if self.log_redaction is not None:
+            self.log_redaction.remove()
 
     def handle(self, name: str) -> ModelHandle:
         """The shared handle for a deployment, created on first use in this process."""
@@ -80,7 +91,7 @@ class LLMEvalSession:
             check_client_spec(deployment, backends)
             build = functools.cache(lambda: make_client(deployment, self.credentials, backends))  # once, lazily
             identity = identity_for(deployment, self.credentials, build, backends) if self.cache is not None else None
-            client = CachingClient(deployment.name, build, identity, self.cache)
+            client = CachingClient(deployment.name, build, identity, self.cache, self.redactor)
             self.handles[name] = ModelHandle(deployment, self.registry.model_metadata(deployment.model_name),
                                              client)
         return self.handles[name]

@@ -93,16 +93,30 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class FileServer:
-    """``http.server`` on a free loopback port serving one folder, counting GET requests."""
+    """``http.server`` on a free loopback port serving one folder, counting GET requests.
+
+    ``fail_next`` holds statuses to answer first, one per request (``0``: drop the connection).
+    """
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.requests: list[str] = []
+        self.fail_next: list[int] = []
         server = self
 
         class Handler(http.server.SimpleHTTPRequestHandler):
             def do_GET(self) -> None:
                 server.requests.append(self.path)
+                if server.fail_next:
+                    status = server.fail_next.pop(0)
+                    if status == 0:
+                        self.close_connection = True
+                        return
+                    self.send_response(status)
+                    self.send_header("Retry-After", "0")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 super().do_GET()
 
             def log_message(self, format: str, *args: Any) -> None:

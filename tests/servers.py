@@ -1,16 +1,21 @@
-"""Real servers on loopback for the tests: ``transformers serve`` with the bundled model."""
+"""Real servers on loopback for the tests: ``transformers serve`` with the bundled model, and a
+small OpenAI-compatible server that echoes what it was sent."""
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -93,3 +98,59 @@ class ServedModel:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+
+class EchoingOpenAIServer:
+    """An OpenAI-compatible chat server on loopback that echoes the request's ``Authorization``
+    header into every completion (a misconfigured proxy or a debugging server does this).
+
+    The first ``overloaded`` requests get HTTP 503 with the header in the error message.
+    """
+
+    def __init__(self, overloaded: int = 0) -> None:
+        self.overloaded = overloaded
+        self.authorizations: list[str] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                auth = self.headers.get("Authorization", "")
+                with lock:
+                    server.authorizations.append(auth)
+                    busy = server.overloaded > 0
+                    server.overloaded -= 1
+                if busy:
+                    status, answer = 503, {"error": {"message": f"overloaded; your header was {auth}"}}
+                else:
+                    content = f"You sent {auth!r}. Answer: A"
+                    status, answer = 200, {"object": "chat.completion", "model": body.get("model"), "choices": [
+                        {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
+                payload = json.dumps(answer).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                if busy:
+                    self.send_header("Retry-After", "0")
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        lock = threading.Lock()
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    def __enter__(self) -> EchoingOpenAIServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)

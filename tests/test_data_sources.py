@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import logging
 import tarfile
 import zipfile
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
+from pytest_llmeval.http_session import RetryPolicy
 from pytest_llmeval.scenarios.data import (
     OFFLINE_ENV,
     ChecksumMismatchError,
@@ -174,6 +176,35 @@ def test_http_error_says_what_failed(tmp_path: Path, file_server: FileServer) ->
     message = str(excinfo.value)
     assert "downloading" in message and "404" in message
     assert str(tmp_path / "mirror" / "quiz" / "absent.csv") in message  # where a copy would be read from
+
+
+def test_http_server_errors_and_dropped_connections_are_retried(tmp_path: Path, file_server: FileServer,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """503, 429 and a dropped connection, then the file: downloaded, each retry logged."""
+    (file_server.root / "q.csv").write_bytes(CSV)
+    file_server.fail_next = [503, 429, 0]
+    fast = DataLocator(cache=tmp_path / "cache", downloads=RetryPolicy(retries=3, backoff=0.01, timeout=5))
+    with caplog.at_level(logging.WARNING, logger="pytest_llmeval.data"):
+        assert fast.fetch(DataSource(f"{file_server.url}/q.csv", sha256=SHA), "quiz").content == CSV
+    assert file_server.requests == ["/q.csv"] * 4
+    retries = [r.getMessage() for r in caplog.records if r.name == "pytest_llmeval.data"
+               and r.getMessage().startswith("retrying")]
+    assert retries[0].startswith(f"retrying GET {file_server.url}/q.csv after HTTP 503 (attempt 2 of 4)")
+    assert "HTTP 429" in retries[1] and "connection dropped" in retries[2]
+
+
+def test_http_retries_exhausted_name_the_url_and_the_last_status(tmp_path: Path, file_server: FileServer) -> None:
+    """Still 503 after the retries: one line naming the URL, the attempts and the status; nothing kept."""
+    (file_server.root / "q.csv").write_bytes(CSV)
+    file_server.fail_next = [503] * 10
+    fast = DataLocator(cache=tmp_path / "cache", downloads=RetryPolicy(retries=2, backoff=0.01, timeout=5))
+    with pytest.raises(DataNotFoundError) as excinfo:
+        fast.fetch(DataSource(f"{file_server.url}/q.csv?signature=s3cr3t"), "quiz")
+    message = str(excinfo.value)
+    assert f"GET {file_server.url}/q.csv failed after 3 attempts: HTTP 503" in message
+    assert "s3cr3t" not in message and "\n" not in message
+    assert len(file_server.requests) == 3
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file() and p.name != ".lock"]
 
 
 # --- the mirror and offline mode ------------------------------------------------------------------

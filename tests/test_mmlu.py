@@ -5,15 +5,21 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
-from pytest_llmeval.scenarios import CORRECT_TAG, DataLocator, MMLUScenario
+from pytest_llmeval.http_session import RetryPolicy
+from pytest_llmeval.scenarios import CORRECT_TAG, DataLocator, MMLUScenario, mmlu
 from pytest_llmeval.scenarios.data import DATA_DIR_ENV, DataArchive, safe_extract
+from tests import data_servers
+from tests.data_servers import FileServer
+
+file_server = data_servers.file_server
+FAST = RetryPolicy(retries=1, backoff=0.0, timeout=5.0)
 
 DATA_DIR = Path(os.environ.get(DATA_DIR_ENV) or Path(__file__).resolve().parents[2] / "shared" / "data")
 needs_data = pytest.mark.skipif(not (DATA_DIR / "mmlu" / "test" / "anatomy_test.csv").is_file(),
@@ -91,15 +97,15 @@ def test_malformed_row(tmp_path: Path) -> None:
 
 
 def _no_network(*args: Any, **kwargs: Any) -> Any:
-    raise OSError("network is off in tests")
+    raise requests.ConnectionError("network is off in tests")
 
 
 def test_missing_data_names_the_file_and_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
+    monkeypatch.setattr(requests.Session, "send", _no_network)
     mirror, cache = tmp_path / "mirror", tmp_path / "cache"
     mirror.mkdir()
     cache.mkdir()
-    scenario = MMLUScenario("anatomy", DataLocator(mirror=mirror, cache=cache))
+    scenario = MMLUScenario("anatomy", DataLocator(mirror=mirror, cache=cache, downloads=FAST))
     with pytest.raises(DataNotFoundError) as excinfo:
         scenario.get_instances()
     message = str(excinfo.value)
@@ -112,41 +118,36 @@ def test_missing_data_names_the_file_and_the_fix(tmp_path: Path, monkeypatch: py
 
 
 def test_missing_data_without_cache_does_not_download(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(urllib.request, "urlopen", _no_network)
+    monkeypatch.setattr(requests.Session, "send", _no_network)
     with pytest.raises(DataNotFoundError) as excinfo:
         DataLocator(mirror=tmp_path).locate("mmlu/test/anatomy_test.csv", DataArchive("https://x/y.tar", "a", "b"))
     assert "no download source" in str(excinfo.value)
 
 
-def test_download_that_is_not_a_tar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_that_is_not_a_tar(tmp_path: Path, file_server: FileServer) -> None:
     """A proxy's HTML page instead of the archive gives the same actionable error, not a TarError."""
-    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: io.BytesIO(b"<html>captive portal</html>"))
-    locator = DataLocator(mirror=None, cache=tmp_path / "cache")
+    (file_server.root / "data.tar").write_bytes(b"<html>captive portal</html>")
+    locator = DataLocator(mirror=None, cache=tmp_path / "cache", downloads=FAST)
     with pytest.raises(DataNotFoundError) as excinfo:
-        locator.locate("mmlu/test/anatomy_test.csv", DataArchive("https://example.invalid/data.tar", "mmlu", "data"))
+        locator.locate("mmlu/test/anatomy_test.csv", DataArchive(f"{file_server.url}/data.tar", "mmlu", "data"))
     assert "mmlu/test/anatomy_test.csv" in str(excinfo.value)
 
 
-def test_download_unpacks_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    archive = tmp_path / "data.tar"
+def test_download_unpacks_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                        file_server: FileServer) -> None:
+    archive = file_server.root / "data.tar"
     with tarfile.open(archive, "w") as tar:
         for folder in ("dev", "val", "test"):
             payload = b"Q?,a,b,c,d,C\n"
             info = tarfile.TarInfo(f"data/{folder}/anatomy_{folder}.csv")
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
-    calls: list[str] = []
-
-    def fake_urlopen(url: str, timeout: float = 0) -> Any:
-        calls.append(url)
-        return archive.open("rb")
-
-    monkeypatch.setattr(urllib.request, "urlopen", fake_urlopen)
+    monkeypatch.setattr(mmlu, "ARCHIVE", DataArchive(f"{file_server.url}/data.tar", "mmlu", "data"))
     cache = tmp_path / "cache"
     instances = MMLUScenario("anatomy", DataLocator(mirror=tmp_path / "empty", cache=cache)).get_instances()
     assert [i.split for i in instances] == ["train", "valid", "test"]
     assert (cache / "mmlu" / "test" / "anatomy_test.csv").is_file()
-    assert len(calls) == 1  # downloaded once, then found in the cache
+    assert file_server.requests == ["/data.tar"]  # downloaded once, then found in the cache
 
 
 def test_mirror_wins_over_cache(tmp_path: Path) -> None:

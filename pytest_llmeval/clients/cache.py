@@ -3,7 +3,11 @@
 Keys hash the deployment, the client's identity (weights, revision, dtype, endpoint) and the
 whole request. Each batch's results are written as soon as they arrive, so an interrupted
 run keeps everything it finished. WAL mode plus a busy timeout and retries keeps concurrent
-writers from failing with "database is locked".
+writers from failing with "database is locked". A file that is not an SQLite database is a
+:class:`CacheFileError` naming it and how to move it aside, never a crash.
+
+Known secrets are redacted from each result as it comes back, before it is stored or
+returned, and from stored results as they are read.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.clients.protocol import Client, Finished, client_identity, collect, stream
+from pytest_llmeval.clients.redaction import Redactor
+from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.requests import Request, RequestResult
 
 log = logging.getLogger("pytest_llmeval.cache")
@@ -44,6 +50,14 @@ CREATE TABLE IF NOT EXISTS token_counts (
 """
 
 
+class CacheFileError(ConfigError):
+    """The cache file exists but cannot be used as an SQLite database."""
+
+    def __init__(self, path: Path, reason: object) -> None:
+        super().__init__(f"is not a readable SQLite database ({reason}); move it aside "
+                         f"(mv {path} {path}.bad) or run with --llmeval-disable-cache", file=path)
+
+
 def cache_key(deployment: str, identity: dict[str, Any], request: Request) -> str:
     payload = {"deployment": deployment, "identity": identity, "request": request.to_dict()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
@@ -58,6 +72,7 @@ class RequestCache:
         self._local = threading.local()
         self._retry(lambda c: c.execute(_SCHEMA))
         self._retry(lambda c: c.execute(_COUNTS_SCHEMA))
+        self._retry(lambda c: c.execute("SELECT key, result FROM results LIMIT 1").fetchall())
 
     def _connection(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -86,8 +101,12 @@ class RequestCache:
                 return action(self._connection())
             except sqlite3.OperationalError as exc:
                 if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 49:
+                    if _unreadable(exc):
+                        raise CacheFileError(self.path, exc) from None
                     raise
                 time.sleep(0.05 * (attempt + 1))
+            except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed"
+                raise CacheFileError(self.path, exc) from None
         return None
 
     def select_in(self, sql: str, keys: Sequence[str], *leading: Any) -> list[Any]:
@@ -100,9 +119,11 @@ class RequestCache:
             rows += self._retry(lambda c, query=query, chunk=chunk: c.execute(query, chunk).fetchall())
         return rows
 
-    def get_many(self, keys: Sequence[str]) -> dict[str, RequestResult]:
-        """Every stored result among ``keys``, read in bulk."""
+    def get_many(self, keys: Sequence[str], redactor: Redactor | None = None) -> dict[str, RequestResult]:
+        """Every stored result among ``keys``, read in bulk (each row's JSON text redacted first)."""
         rows = self.select_in("SELECT key, result FROM results WHERE key IN ({marks})", keys)
+        if redactor:
+            rows = [(key, redactor.text(text)) for key, text in rows]
         return {key: RequestResult.from_dict(json.loads(text)) for key, text in rows}
 
     def put_many(self, entries: Iterable[tuple[str, str, Request, RequestResult]]) -> None:
@@ -160,12 +181,14 @@ class CachingClient:
     """Wraps a client: answers from the cache first, asks the model only for the rest.
 
     The wrapped client is built lazily, so a run whose requests are all cached never loads
-    the model.
+    the model. ``redactor`` removes known secrets from every result before it is stored or
+    returned, whatever the backend.
     """
 
     def __init__(self, deployment: str, make_client: Any, identity: dict[str, Any] | None,
-                 cache: RequestCache | None) -> None:
+                 cache: RequestCache | None, redactor: Redactor | None = None) -> None:
         self.deployment = deployment
+        self.redactor = redactor or Redactor()
         self._make_client = make_client
         self._client: Client | None = None
         self._identity = identity
@@ -194,7 +217,7 @@ class CachingClient:
         missing = list(range(len(requests)))
         if self.cache is not None:
             keys = [cache_key(self.deployment, self.identity, r) for r in requests]
-            stored = self.cache.get_many(keys)
+            stored = self.cache.get_many(keys, self.redactor)
             hits = [i for i, key in enumerate(keys) if key in stored]
             for i in hits:
                 stored[keys[i]].cached = True
@@ -212,9 +235,16 @@ class CachingClient:
                 raise RuntimeError(
                     f"{self.deployment}: client returned {len(answers)} results for {len(positions)} requests")
             indices = [missing[p] for p in positions]
+            answers = [self.redactor.result(answer) for answer in answers]
             for answer in answers:
                 answer.cached = False
             if self.cache is not None:
                 self.cache.put_many((keys[i], self.deployment, requests[i], answer)
                                     for i, answer in zip(indices, answers) if answer.success)
             yield indices, answers
+
+
+def _unreadable(error: sqlite3.OperationalError) -> bool:
+    """An error that says the file itself is unusable (not a lock held by another process)."""
+    text = str(error)
+    return "unable to open database" in text or "not a database" in text

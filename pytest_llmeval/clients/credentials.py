@@ -1,6 +1,7 @@
 """API keys from HELM's ``credentials.conf``, clembench's ``key.json`` and the environment.
 
-Keys are handed to clients only; they never enter a cache key, an output file or a log.
+Keys are handed to clients only; they never enter a cache key, an output file or a log
+(:meth:`Credentials.secrets` lists what the redactor removes from everything written).
 """
 
 from __future__ import annotations
@@ -8,10 +9,15 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pytest_llmeval.errors import ConfigError
+
+if TYPE_CHECKING:
+    from pytest_llmeval.registry.entries import ModelDeployment
 
 # name: "quoted value" (may hold '#') or name: bare value, then an optional comma and comment.
 _CONF_LINE = re.compile(r'^\s*([A-Za-z0-9_.-]+)\s*[:=]\s*(?:"([^"\n]*)"|([^"#\n]*?))\s*,?\s*(#.*)?$')
@@ -60,9 +66,8 @@ class Credentials:
             if value:
                 return value
         org = organization.lower()
-        env_name = re.sub(r"[^A-Z0-9]", "_", org.upper()) + "_API_KEY"
         candidates = [
-            os.environ.get(env_name),
+            os.environ.get(_env_name(org)),
             self.values.get(f"{org}ApiKey"),
             self.values.get(f"{_camel(org)}ApiKey"),
             self.clembench.get(org, {}).get("api_key"),
@@ -71,6 +76,27 @@ class Credentials:
 
     def clembench_entry(self, backend: str) -> dict[str, str]:
         return dict(self.clembench.get(backend, {}))
+
+    def secrets(self, deployments: Iterable[ModelDeployment] = ()) -> set[str]:
+        """Every value that must never be written: all of ``credentials.conf``, all of
+        ``key.json`` but its URLs, and for each deployment the key written in its ``api_key``
+        and the environment variables it names (``api_key_env``, ``<ORGANIZATION>_API_KEY``)."""
+        found = set(self.values.values())
+        for entry in self.clembench.values():
+            found.update(value for name, value in entry.items() if not name.lower().endswith("url"))
+        for deployment in deployments:
+            args = deployment.client_spec.args
+            found.add(str(args.get("api_key") or ""))
+            names = [str(args["api_key_env"])] if args.get("api_key_env") else []
+            names += [_env_name(str(org)) for org in (args.get("backend"), deployment.host_organization) if org]
+            found.update(os.environ.get(name, "") for name in names)
+        found.discard("")
+        return found
+
+
+def _env_name(organization: str) -> str:
+    """``together`` -> ``TOGETHER_API_KEY``; ``my-org`` -> ``MY_ORG_API_KEY``."""
+    return re.sub(r"[^A-Z0-9]", "_", organization.upper()) + "_API_KEY"
 
 
 def _camel(name: str) -> str:

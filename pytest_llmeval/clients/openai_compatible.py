@@ -1,56 +1,50 @@
 """A client for any OpenAI-compatible HTTP server (OpenAI, Together, vLLM, ``transformers serve``...).
 
-Only the standard library speaks HTTP here. Requests run concurrently in a thread pool; each
-one is retried with exponential backoff and jitter on HTTP 429, 5xx and dropped or refused
-connections, honouring ``Retry-After``. Any other 4xx fails at once.
+HTTP goes through ``requests`` with urllib3's retries (:mod:`pytest_llmeval.http_session`):
+HTTP 429, 5xx, refused and dropped connections and timeouts are retried with exponential
+backoff and jitter, honouring ``Retry-After``; any other 4xx fails at once. Requests run
+concurrently in a thread pool over one connection pool.
 
 A request that still fails after its retries comes back as ``RequestResult(success=False,
-error=...)`` (the message names the endpoint, the cause and the number of attempts) instead
-of an exception, so the requests of the same call that did succeed are returned, and cached,
+error=...)`` (one line naming the endpoint, the attempts and the last cause) instead of an
+exception, so the requests of the same call that did succeed are returned, and cached,
 rather than lost. The runner turns unsuccessful results into test failures.
 
 The API key is sent as ``Authorization: Bearer`` and appears nowhere else: not in
-``raw_request``, ``identity()``, ``repr()``, log lines or error messages.
+``raw_request``, ``identity()``, ``repr()``, log lines or error messages, even when a server
+echoes it back.
 """
 
 from __future__ import annotations
 
-import email.utils
-import http.client
-import ipaddress
 import json
 import logging
-import random
-import ssl
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import requests
+
+from pytest_llmeval.clients.redaction import Redactor
 from pytest_llmeval.errors import ClientError, ConfigError
+from pytest_llmeval.http_session import (
+    ERROR_BODY_CHARS,
+    HTTPFailure,
+    RetryingSession,
+    RetryPolicy,
+    RetryStopped,
+    attempts_of,
+    decode_body,
+    describe_body,
+    truncate,
+)
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult, Token, truncate_at_stop
 
 log = logging.getLogger("pytest_llmeval.http")
 
 APIS = ("chat", "completions")
-MAX_BACKOFF_S = 60.0
-MAX_RETRY_AFTER_S = 300.0
-_ERROR_BODY_CHARS = 500
-_USER_AGENT = "pytest-llmeval"
-
-
-class _Retryable(Exception):
-    """One attempt failed in a way another attempt may fix."""
-
-    def __init__(self, cause: str, retry_after: float | None = None, body: Any = None) -> None:
-        super().__init__(cause)
-        self.cause = cause
-        self.retry_after = retry_after
-        self.body = body
 
 
 class _RequestFailed(ClientError):
@@ -61,8 +55,18 @@ class _RequestFailed(ClientError):
         self.body = body
 
 
-class _Cancelled(Exception):
-    """The call was abandoned (e.g. Ctrl-C) while this request waited to retry."""
+class _BearerAuth(requests.auth.AuthBase):
+    """``Authorization: Bearer <key>`` on each request (and never ``~/.netrc`` instead)."""
+
+    def __init__(self, key: str) -> None:
+        self.__key = key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self.__key}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(***)"
 
 
 class OpenAICompatibleClient:
@@ -114,10 +118,9 @@ class OpenAICompatibleClient:
         self.backoff = float(backoff)
         self.extra_body = dict(extra_body or {})
         self.endpoint = f"{self.base_url}/{'chat/completions' if api == 'chat' else 'completions'}"
-        self.__api_key = api_key or None
-        # A local server must not be reached through an HTTP(S)_PROXY set for the outside world.
-        handlers = [urllib.request.ProxyHandler({})] if _is_loopback(parsed.hostname) else []
-        self._opener = urllib.request.build_opener(*handlers)
+        self._auth = _BearerAuth(api_key) if api_key else None
+        self._redactor = Redactor([api_key])
+        self._session: RetryingSession | None = None
 
     def __repr__(self) -> str:
         return f"OpenAICompatibleClient(base_url={self.base_url!r}, model={self.model!r}, api={self.api!r})"
@@ -131,7 +134,7 @@ class OpenAICompatibleClient:
             "api": self.api,
         }
         if self.extra_body:
-            identity["extra_body"] = self._redact_value(self.extra_body)
+            identity["extra_body"] = self._redactor.value(self.extra_body)
         return identity
 
     # --- generation ---------------------------------------------------------------------
@@ -140,43 +143,53 @@ class OpenAICompatibleClient:
         """One result per request, in order; failed requests come back with ``success=False``."""
         if not requests:
             return []
-        cancel = threading.Event()
+        session = self._session_for_call()
         if len(requests) == 1 or self.concurrency == 1:
-            return [self._run(request, cancel) for request in requests]
+            return [self._run(request, session) for request in requests]
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests)),
                                   thread_name_prefix="llmeval-http")
         try:
-            futures = [pool.submit(self._run, request, cancel) for request in requests]
+            futures = [pool.submit(self._run, request, session) for request in requests]
             results = [future.result() for future in futures]
         except BaseException:
-            cancel.set()  # waiting retries stop; requests already on the wire finish or time out
+            # Waiting retries stop and the session is dropped; requests on the wire finish or time out.
+            self._session = None
+            session.stop()
             pool.shutdown(wait=False, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
         return results
 
-    def _run(self, request: Request, cancel: threading.Event) -> RequestResult:
+    def _session_for_call(self) -> RetryingSession:
+        if self._session is None:
+            policy = RetryPolicy(retries=self.max_retries, backoff=self.backoff, timeout=self.timeout)
+            self._session = RetryingSession(policy, log, url=self.base_url, pool_size=self.concurrency,
+                                            redact=self._redactor.text)
+        return self._session
+
+    def _run(self, request: Request, session: RetryingSession) -> RequestResult:
         """Send one request and turn every failure into an unsuccessful result."""
         started_at = int(time.time())
         started = time.perf_counter()
         body: dict[str, Any] | None = None
         try:
             body = self.build_body(request)
-            response = self._post(body, cancel)
+            response = self._post(body, session)
             completions = self.parse_response(response, request)
             return RequestResult(
                 success=True, completions=completions, request_time=time.perf_counter() - started,
-                request_datetime=started_at, raw_request=body, raw_response=self._redact_value(response),
+                request_datetime=started_at, raw_request=body, raw_response=self._redactor.value(response),
             )
-        except _Cancelled:
+        except RetryStopped:
             raise
         except _RequestFailed as exc:
-            error, raw_response = str(exc), self._redact_value(exc.body)
+            error, raw_response = str(exc), self._redactor.value(exc.body)
         except ClientError as exc:
-            error, raw_response = str(exc), None
+            error, raw_response = self._redactor.text(str(exc)), None
         except Exception as exc:  # a malformed answer, or a bug: the other requests still count
             log.error("POST %s: unexpected %s", self.endpoint, type(exc).__name__, exc_info=True)
-            error, raw_response = self._redact(f"POST {self.endpoint}: {type(exc).__name__}: {exc}"), None
+            error = self._redactor.text(f"POST {self.endpoint}: {type(exc).__name__}: {exc}")
+            raw_response = None
         return RequestResult(success=False, error=error, request_time=time.perf_counter() - started,
                              request_datetime=started_at, raw_request=body, raw_response=raw_response)
 
@@ -219,83 +232,33 @@ class OpenAICompatibleClient:
 
     # --- HTTP -----------------------------------------------------------------------------
 
-    def _post(self, body: dict[str, Any], cancel: threading.Event) -> Any:
-        """POST ``body`` with retries; the decoded JSON answer, or :class:`_RequestFailed`."""
-        attempts = self.max_retries + 1
+    def _post(self, body: dict[str, Any], session: RetryingSession) -> Any:
+        """POST ``body`` (retried by the session); the decoded JSON answer, or :class:`_RequestFailed`."""
         data = json.dumps(body).encode("utf-8")
-        for attempt in range(1, attempts + 1):
-            if cancel.is_set():
-                raise _Cancelled()
-            try:
-                return self._attempt(data)
-            except _Retryable as exc:
-                if attempt == attempts:
-                    message = self._redact(
-                        f"POST {self.endpoint} failed after {attempts} attempt{'s' if attempts > 1 else ''}: "
-                        f"{exc.cause}")
-                    log.error("%s", message)
-                    raise _RequestFailed(message, exc.body) from None
-                delay = self._delay(attempt, exc.retry_after)
-                log.warning("retrying POST %s after %s (attempt %d of %d) in %.1f s", self.endpoint,
-                            self._redact(exc.cause), attempt + 1, attempts, delay)
-                if cancel.wait(delay):
-                    raise _Cancelled() from None
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _attempt(self, data: bytes) -> Any:
-        """One POST; raises :class:`_Retryable` or :class:`_RequestFailed` on failure."""
-        headers = {"Content-Type": "application/json", "Accept": "application/json",
-                   "User-Agent": _USER_AGENT}
-        if self.__api_key:
-            headers["Authorization"] = f"Bearer {self.__api_key}"
-        http_request = urllib.request.Request(self.endpoint, data=data, headers=headers, method="POST")
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
         try:
-            with self._opener.open(http_request, timeout=self.timeout) as response:
-                payload = response.read()
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-            try:
-                error_payload = exc.read()
-            except (OSError, http.client.HTTPException):
-                error_payload = b""
-            finally:
-                exc.close()
-            error_body = _decode(error_payload)
-            cause = f"HTTP {status}{_describe(error_body)}"
-            if status == 429 or status >= 500:
-                retry_after = _retry_after(exc.headers.get("Retry-After") if exc.headers else None)
-                raise _Retryable(cause, retry_after, error_body) from None
-            message = (f"POST {self.endpoint} failed after 1 attempt: {cause} "
-                       "(a 4xx other than 429 is not retried)")
-            raise _RequestFailed(self._redact(message), error_body) from None
-        except urllib.error.URLError as exc:
-            reason = exc.reason
-            if isinstance(reason, ssl.SSLCertVerificationError):
-                raise _RequestFailed(
-                f"POST {self.endpoint} failed after 1 attempt: TLS certificate error: {reason}") from None
-            if isinstance(reason, TimeoutError):
-                raise _Retryable(f"timeout after {self.timeout:g} s") from None
-            raise _Retryable(f"connection error ({_exception_text(reason)})") from None
-        except TimeoutError:
-            raise _Retryable(f"timeout after {self.timeout:g} s") from None
-        except (ConnectionError, http.client.HTTPException) as exc:
-            # RemoteDisconnected, ConnectionResetError, IncompleteRead, BadStatusLine...
-            raise _Retryable(f"connection dropped ({_exception_text(exc)})") from None
-        except OSError as exc:
-            raise _Retryable(f"network error ({_exception_text(exc)})") from None
+            response = session.request("POST", self.endpoint, data=data, headers=headers, auth=self._auth)
+        except HTTPFailure as exc:
+            message = self._redactor.text(str(exc))
+            log.error("%s", message)
+            raise _RequestFailed(message) from None
+        attempts = attempts_of(response)
+        plural = "s" if attempts > 1 else ""
+        if response.status_code >= 400:
+            error_body = decode_body(response.content)
+            message = (f"POST {self.endpoint} failed after {attempts} attempt{plural}: "
+                       f"HTTP {response.status_code}{describe_body(error_body)}")
+            if response.status_code != 429 and response.status_code < 500:
+                message += " (a 4xx other than 429 is not retried)"
+            else:
+                log.error("%s", self._redactor.text(message))
+            raise _RequestFailed(self._redactor.text(message), error_body)
         try:
-            return json.loads(payload.decode("utf-8"))
+            return json.loads(response.content.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
-            raise _RequestFailed(self._redact(
-                f"POST {self.endpoint} answered HTTP {status} with a body that is not JSON: "
-                f"{payload[:_ERROR_BODY_CHARS]!r}")) from None
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before attempt ``attempt + 1``."""
-        if retry_after is not None:
-            return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
-        return min(self.backoff * (2 ** (attempt - 1)) * (0.5 + random.random()), MAX_BACKOFF_S)
+            raise _RequestFailed(self._redactor.text(
+                f"POST {self.endpoint} answered HTTP {response.status_code} with a body that is not JSON: "
+                f"{response.content[:ERROR_BODY_CHARS]!r}")) from None
 
     # --- parsing ------------------------------------------------------------------------
 
@@ -303,8 +266,8 @@ class OpenAICompatibleClient:
         """Completions from a decoded answer, cut at the request's stop sequences."""
         choices = response.get("choices") if isinstance(response, dict) else None
         if not isinstance(choices, list) or not choices:
-            message = f"POST {self.endpoint} answered without choices: {_truncate(json.dumps(response))}"
-            raise _RequestFailed(self._redact(message), response)
+            message = f"POST {self.endpoint} answered without choices: {truncate(json.dumps(response))}"
+            raise _RequestFailed(self._redactor.text(message), response)
         ordered = sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
         outputs = [self._parse_choice(choice, request) for choice in ordered]
         if len(outputs) < request.num_completions:
@@ -331,80 +294,8 @@ class OpenAICompatibleClient:
         logprob = sum(t.logprob for t in tokens)
         return GeneratedOutput(text=prefix + cut, logprob=logprob, tokens=tokens, finish_reason=finish)
 
-    # --- credentials --------------------------------------------------------------------
-
-    def _redact(self, text: str) -> str:
-        """``text`` with the API key, should a server echo it back, replaced by ``***``."""
-        key = self.__api_key
-        return text.replace(key, "***") if key and key in text else text
-
-    def _redact_value(self, value: Any) -> Any:
-        key = self.__api_key
-        if not key or value is None:
-            return value
-        dumped = json.dumps(value)
-        return json.loads(dumped.replace(key, "***")) if key in dumped else value
-
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _decode(payload: bytes) -> Any:
-    text = payload.decode("utf-8", errors="replace")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _describe(body: Any) -> str:
-    """``: <server message>`` for an error body, shortened."""
-    if body in (None, "", b""):
-        return ""
-    if isinstance(body, dict):
-        error = body.get("error", body.get("detail", body))
-        if isinstance(error, dict):
-            error = error.get("message", error)
-        text = error if isinstance(error, str) else json.dumps(error)
-    else:
-        text = str(body)
-    return f": {_truncate(text.strip())}"
-
-
-def _truncate(text: str) -> str:
-    return text if len(text) <= _ERROR_BODY_CHARS else text[:_ERROR_BODY_CHARS] + "..."
-
-
-def _exception_text(exc: object) -> str:
-    text = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {text}" if text and not isinstance(exc, str) else (text or name)
 
 
 def _chat_tokens(logprobs: Any) -> list[Token]:

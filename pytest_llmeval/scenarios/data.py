@@ -23,11 +23,9 @@ import logging
 import os
 import re
 import shutil
-import stat
 import tarfile
 import tempfile
 import urllib.parse
-import urllib.request
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,13 +35,22 @@ from typing import Any
 from filelock import FileLock
 
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
+from pytest_llmeval.http_session import RetryPolicy
 from pytest_llmeval.paths import user_cache_dir
+from pytest_llmeval.scenarios.archives import is_safe_relative, safe_extract
+from pytest_llmeval.scenarios.downloads import (
+    ChecksumMismatchError,
+    file_sha256,
+    http_download,
+    verify_bytes,
+    verify_file,
+)
 
 log = logging.getLogger("pytest_llmeval.data")
 
 DATA_DIR_ENV = "LLMEVAL_DATA_DIR"
 OFFLINE_ENV = "LLMEVAL_OFFLINE"
-DOWNLOAD_TIMEOUT_S = 60
+DOWNLOADS = RetryPolicy(retries=4, backoff=1.0, timeout=60.0)
 LOCAL_SCHEMES = ("", "file", "local")
 HTTP_SCHEMES = ("http", "https")
 _SHA256 = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$", re.IGNORECASE)
@@ -52,10 +59,6 @@ _SHA256 = re.compile(r"^(?:sha256:)?([0-9a-fA-F]{64})$", re.IGNORECASE)
 def downloads_disabled() -> bool:
     """``LLMEVAL_OFFLINE`` set to anything but empty, ``0``, ``false`` or ``no``."""
     return os.environ.get(OFFLINE_ENV, "").strip().lower() not in ("", "0", "false", "no")
-
-
-class ChecksumMismatchError(DataNotFoundError):
-    """Data arrived but its SHA-256 is not the one the scenario promised; nothing was kept."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +94,9 @@ class DataSource:
             if match is None:
                 raise ConfigError(f"{self.sha256!r} is not a SHA-256 (64 hexadecimal digits)", field="sha256")
             object.__setattr__(self, "sha256", match.group(1).lower())
-        if self.member is not None and not _is_safe_relative(self.member):
+        if self.member is not None and not is_safe_relative(self.member):
             raise ConfigError(f"{self.member!r} must be a relative path inside the archive", field="member")
-        if self.mirror_path is not None and not _is_safe_relative(self.mirror_path):
+        if self.mirror_path is not None and not is_safe_relative(self.mirror_path):
             raise ConfigError(f"{self.mirror_path!r} must be a relative path inside the mirror",
                               field="mirror_path")
 
@@ -154,6 +157,7 @@ class DataLocator:
 
     mirror: Path | None = None
     cache: Path | None = None
+    downloads: RetryPolicy = DOWNLOADS
 
     @classmethod
     def from_settings(cls, data_dir: str | None) -> DataLocator:
@@ -196,7 +200,7 @@ class DataLocator:
             log.info("downloading %s into %s", archive.url, self.cache)
             with tempfile.TemporaryDirectory(dir=self.cache) as tmp:
                 file = Path(tmp) / "download"
-                _http_download(archive.url, file, archive.sha256)
+                http_download(archive.url, file, archive.sha256, self.downloads)
                 unpacked = Path(tmp) / "unpacked"
                 safe_extract(file, unpacked)
                 source = unpacked / archive.member_root
@@ -215,7 +219,7 @@ class DataLocator:
             if mirrored.is_file():
                 content = mirrored.read_bytes()
                 if not source.member:  # the checksum is of what the URI names, the archive itself
-                    _verify(content, source.sha256, str(mirrored))
+                    verify_bytes(content, source.sha256, str(mirrored))
                 return FetchedData(content, str(mirrored))
         if source.is_local:
             return self._fetch_local(source, scenario)
@@ -231,14 +235,14 @@ class DataLocator:
                 f"(a relative path is read from the folder of the file that declares the scenario)")
         if not source.member:
             content = path.read_bytes()
-            _verify(content, source.sha256, str(path))
+            verify_bytes(content, source.sha256, str(path))
             return FetchedData(content, str(path))
         info = path.stat()
         key = f"local|{path.resolve()}|{info.st_size}|{info.st_mtime_ns}"
         folder = self._source_folder(key, scenario, source)
         with FileLock(str(folder / ".lock")):
             if not (folder / "extracted").is_dir():
-                _verify_file(path, source.sha256, str(path))
+                verify_file(path, source.sha256, str(path))
             member = self._extract_member(path, folder, source)
         return FetchedData(member.read_bytes(), f"{path}!{source.member}")
 
@@ -247,7 +251,7 @@ class DataLocator:
         folder = self._source_folder(f"url|{source.uri}", scenario, source)
         download = folder / source_download_name(source)
         with FileLock(str(folder / ".lock")):
-            if download.is_file() and source.sha256 and _file_sha256(download) != source.sha256:
+            if download.is_file() and source.sha256 and file_sha256(download) != source.sha256:
                 log.info("cached %s does not match its sha256; downloading it again", download)
                 download.unlink()
                 shutil.rmtree(folder / "extracted", ignore_errors=True)
@@ -275,18 +279,18 @@ class DataLocator:
             content = _fsspec_read(source)
         except OSError as exc:
             raise self._missing(source, scenario, [], f"reading {source.display} failed ({exc})") from exc
-        _verify(content, source.sha256, source.display)
+        verify_bytes(content, source.sha256, source.display)
         return FetchedData(content, source.display)
 
     def _download(self, source: DataSource, target: Path) -> None:
         log.info("downloading %s into %s", source.display, target.parent)
         if source.scheme in HTTP_SCHEMES:
-            _http_download(source.uri, target, source.sha256)
+            http_download(source.uri, target, source.sha256, self.downloads)
             return
         tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
         try:
             content = _fsspec_read(source)
-            _verify(content, source.sha256, source.display)
+            verify_bytes(content, source.sha256, source.display)
             tmp.write_bytes(content)
             tmp.replace(target)
         finally:
@@ -340,53 +344,7 @@ def source_download_name(source: DataSource) -> str:
     return name or "download"
 
 
-# --- checksums ------------------------------------------------------------------------------
-
-
-def _verify(content: bytes, expected: str | None, origin: str) -> None:
-    if expected is None:
-        return
-    actual = hashlib.sha256(content).hexdigest()
-    if actual != expected:
-        raise ChecksumMismatchError(f"checksum mismatch for {origin}: expected sha256 {expected}, got {actual}; "
-                                    f"the data was not used. If it changed on purpose, update sha256.")
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _verify_file(path: Path, expected: str | None, origin: str) -> None:
-    if expected is not None and (actual := _file_sha256(path)) != expected:
-        raise ChecksumMismatchError(f"checksum mismatch for {origin}: expected sha256 {expected}, got {actual}; "
-                                    f"the data was not used. If it changed on purpose, update sha256.")
-
-
-# --- transports -----------------------------------------------------------------------------
-
-
-def _http_download(url: str, target: Path, sha256: str | None) -> None:
-    """Stream ``url`` into ``target`` (atomically), hashing as it goes; a bad checksum keeps nothing."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
-    digest = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, tmp.open("wb") as out:
-            for block in iter(lambda: response.read(1 << 20), b""):
-                digest.update(block)
-                out.write(block)
-        if sha256 is not None and digest.hexdigest() != sha256:
-            shown = urllib.parse.urlunsplit(urllib.parse.urlsplit(url)._replace(query="", fragment=""))
-            raise ChecksumMismatchError(
-                f"checksum mismatch for {shown}: expected sha256 {sha256}, got {digest.hexdigest()}; "
-                f"the download was discarded. If the data changed on purpose, update sha256.")
-        tmp.replace(target)
-    finally:
-        tmp.unlink(missing_ok=True)
+# --- fsspec -------------------------------------------------------------------------------
 
 
 def _fsspec_read(source: DataSource) -> bytes:
@@ -402,68 +360,3 @@ def _fsspec_read(source: DataSource) -> bytes:
                                 f"for s3:// install the extra: pip install 'pytest-llmeval[s3]'") from exc
     except Exception as exc:  # back ends raise their own types (botocore, aiohttp, ValueError, ...)
         raise OSError(f"{type(exc).__name__}: {exc}") from exc
-
-
-# --- safe archive extraction ------------------------------------------------------------------
-
-
-def _is_safe_relative(name: str) -> bool:
-    path = PurePosixPath(name.replace("\\", "/"))
-    return bool(name) and not path.is_absolute() and ".." not in path.parts and not re.match(r"^[A-Za-z]:", name)
-
-
-def safe_extract(archive: Path, target: Path) -> None:
-    """Unpack a tar (plain or compressed) or zip archive into ``target``.
-
-    Every member is checked before anything is written: a member that would land outside
-    ``target`` (absolute, ``..``), a link, or anything but a regular file or folder refuses
-    the whole archive.
-    """
-    if zipfile.is_zipfile(archive):
-        _extract_zip(archive, target)
-    elif tarfile.is_tarfile(archive):
-        _extract_tar(archive, target)
-    else:
-        raise OSError(f"{archive.name} is neither a tar nor a zip archive")
-
-
-def _inside(root: Path, name: str) -> bool:
-    if not name or name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name):
-        return False
-    return (root / name).resolve().is_relative_to(root)
-
-
-def _extract_tar(archive: Path, target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    root = target.resolve()
-    with tarfile.open(archive) as tar:
-        members = tar.getmembers()
-        for member in members:
-            if not _inside(root, member.name) or not (member.isfile() or member.isdir()):
-                kind = "link" if member.issym() or member.islnk() else "path"
-                raise OSError(f"unsafe {kind} in archive: {member.name}")
-        if hasattr(tarfile, "data_filter"):  # Python's own guard as well, where it exists
-            tar.extractall(root, members=members, filter="data")
-        else:  # pragma: no cover - Python < 3.11.4
-            tar.extractall(root, members=members)
-
-
-def _extract_zip(archive: Path, target: Path) -> None:
-    target.mkdir(parents=True, exist_ok=True)
-    root = target.resolve()
-    with zipfile.ZipFile(archive) as zipped:
-        infos = zipped.infolist()
-        for info in infos:
-            mode = info.external_attr >> 16
-            if stat.S_ISLNK(mode):
-                raise OSError(f"unsafe link in archive: {info.filename}")
-            if not _inside(root, info.filename):
-                raise OSError(f"unsafe path in archive: {info.filename}")
-        for info in infos:
-            destination = root / info.filename
-            if info.is_dir():
-                destination.mkdir(parents=True, exist_ok=True)
-                continue
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            with zipped.open(info) as source, destination.open("wb") as out:
-                shutil.copyfileobj(source, out)
