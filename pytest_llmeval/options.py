@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 
+from pytest_llmeval.option_values import OptionValue
 from pytest_llmeval.registry import DEFAULT_MODEL
+from pytest_llmeval.scenarios.data import DATA_DIR_ENV
 
 DEFAULT_EVAL_FILES = "eval_*.yaml eval_*.yml *.eval.yaml run_specs*.conf"
 
@@ -66,15 +70,21 @@ def add_options(parser: pytest.Parser) -> None:
         parser.addini(dest, help_text, type="bool", default=False)
 
 
+_DEFAULTS = {name: default for name, _, default, _ in _OPTIONS}
+
+
+def option_value(config: pytest.Config, name: str) -> OptionValue:
+    """``--llmeval-<name>`` (else its ini key, else the default) and where it came from."""
+    return OptionValue.read(config, name, _DEFAULTS.get(name))
+
+
 def _value(config: pytest.Config, name: str) -> Any:
-    key = f"llmeval_{name.replace('-', '_')}"
-    value = config.getoption(key)
-    return value if value is not None else config.getini(key)
+    return option_value(config, name).value
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The options resolved once; relative paths are taken from the rootdir."""
+    """The options resolved once and checked at start-up; relative paths as :mod:`option_values` says."""
 
     models: str
     local_path: Path
@@ -90,46 +100,76 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
-        root = config.rootpath
+        def option(name: str) -> OptionValue:
+            return option_value(config, name)
 
-        def path(name: str) -> Path:
-            value = Path(str(_value(config, name))).expanduser()
-            return value if value.is_absolute() else root / value
-
-        data_dir = _value(config, "data-dir")
-        if data_dir and not Path(data_dir).expanduser().is_absolute():
-            data_dir = str(root / data_dir)
+        data_dir = option("data-dir")
         return cls(
-            models=str(_value(config, "models")),
-            local_path=path("local-path"),
-            data_dir=data_dir or None,
-            output_path=path("output-path"),
-            suite=str(_value(config, "suite")),
-            max_eval_instances=_limit_option(_value(config, "max-eval-instances"), "--llmeval-max-eval-instances"),
-            priority=_int_option(_value(config, "priority"), "--llmeval-priority"),
-            eval_files=tuple(str(_value(config, "eval-files")).split()),
-            disable_cache=bool(_value(config, "disable-cache")),
-            players=str(_value(config, "players") or "") or None,
-            max_episodes=_limit_option(_value(config, "max-episodes"), "--llmeval-max-episodes"),
+            models=_models(option("models")),
+            local_path=option("local-path").folder("HELM's prod_env: registry files, credentials, request cache"),
+            data_dir=str(data_dir.folder("a data mirror", must_exist=True)) if data_dir.text() else _data_env(),
+            output_path=option("output-path").folder("where HELM run folders are written"),
+            suite=_suite(option("suite")),
+            max_eval_instances=_limit(option("max-eval-instances")),
+            priority=option("priority").whole_number(),
+            eval_files=_patterns(option("eval-files")),
+            disable_cache=bool(option("disable-cache").value),
+            players=_players(option("players")),
+            max_episodes=_limit(option("max-episodes")),
         )
 
 
-def _int_option(value: Any, name: str) -> int | None:
-    if value in (None, ""):
+def _models(option: OptionValue) -> str:
+    text = option.text().strip()
+    if not text.startswith("{") and not any(part.strip() for part in text.split(",")):
+        raise option.usage_error(f"{option.value!r} names no model; give deployment names (a comma list), a tag "
+                                 f"such as 'text' or 'all', or leave it out for {DEFAULT_MODEL}")
+    return text
+
+
+def _data_env() -> str | None:
+    """``$LLMEVAL_DATA_DIR`` (read by the data locator), checked here so a file fails at start-up."""
+    value = os.environ.get(DATA_DIR_ENV)
+    if value and Path(value).expanduser().exists() and not Path(value).expanduser().is_dir():
+        raise pytest.UsageError(f"pytest-llmeval: ${DATA_DIR_ENV}: {value} is a file; it must be a folder "
+                                f"(a data mirror)")
+    return None
+
+
+def _suite(option: OptionValue) -> str:
+    """A folder name under ``<output-path>/runs/``: never empty, never leading out of it."""
+    suite = option.text().strip()
+    parts = suite.replace("\\", "/").split("/")
+    if not suite or suite.startswith(("/", "~")) or any(part in ("", ".", "..") for part in parts):
+        raise option.usage_error(f"{option.value!r} is not a suite name; runs go to <output-path>/runs/<suite>/, "
+                                 f"so give a folder name such as 'nightly'")
+    return suite
+
+
+def _patterns(option: OptionValue) -> tuple[str, ...]:
+    patterns = tuple(option.text().split())
+    if not patterns:
+        raise option.usage_error(f"{option.value!r} names no file pattern (default: {DEFAULT_EVAL_FILES})")
+    return patterns
+
+
+def _players(option: OptionValue) -> str | None:
+    """``A,B`` pairings separated by spaces; a pairing with an empty name is a typo."""
+    text = option.text().strip()
+    if not text:
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError) as exc:
-        raise pytest.UsageError(f"{name} takes a whole number, not {value!r}") from exc
-    if number < 1:
-        raise pytest.UsageError(f"{name} must be at least 1, not {number}")
-    return number
+    for pairing in re.split(r"[\s;]+", text):
+        if any(not name.strip() for name in pairing.split(",")):
+            raise option.usage_error(f"pairing {pairing!r} has an empty model name; write pairings as 'A,B' "
+                                     f"(several separated by spaces)")
+    return text
 
 
-def _limit_option(value: Any, name: str) -> int | Literal["all"] | None:
-    if isinstance(value, str) and value.strip().lower() == "all":
+def _limit(option: OptionValue) -> int | Literal["all"] | None:
+    """A count of instances or episodes, or ``all``."""
+    if isinstance(option.value, str) and option.value.strip().lower() == "all":
         return "all"
-    return _int_option(value, name)
+    return option.whole_number()
 
 
 def pick_limit(command_line: int | Literal["all"] | None, own: int | None) -> int | None:

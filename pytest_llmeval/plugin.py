@@ -21,8 +21,10 @@ from pytest_llmeval.registry.entries import ModelMetadata
 from pytest_llmeval.report.collector import REPORT_KEY, ReportSession, get_report
 from pytest_llmeval.report.terminal import write_summary
 from pytest_llmeval.session import LLMEvalSession
+from pytest_llmeval.watchdog import ControllerWatchdog
 
 SESSION_KEY = pytest.StashKey[LLMEvalSession]()
+WATCHDOG_KEY = pytest.StashKey[ControllerWatchdog | None]()
 
 # --- options -----------------------------------------------------------------------------
 
@@ -45,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "llmeval_models(*names): the models one test runs on")
     logging.getLogger("pytest_llmeval").setLevel(logging.INFO)
     pin_worker_gpu()
+    config.stash[WATCHDOG_KEY] = ControllerWatchdog.for_worker(config)  # a worker ends with its controller
     config.stash[SESSION_KEY] = LLMEvalSession.from_config(config)
     config.stash[REPORT_KEY] = ReportSession.from_config(config, config.stash[SESSION_KEY].settings)
     config.pluginmanager.register(config.stash[REPORT_KEY], "llmeval-report")  # its logreport hook needs the config
@@ -122,6 +125,9 @@ def pytest_itemcollected(item: pytest.Item) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    watchdog = session.config.stash.get(WATCHDOG_KEY, None)
+    if watchdog is not None:  # from here on the controller may end before this worker does
+        watchdog.stop()
     get_report(session.config).finish_session(session.config)
 
 

@@ -27,6 +27,7 @@ from pytest_llmeval.errors import ConfigError, LLMEvalError
 from pytest_llmeval.extensions import Registries
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.model import ModelHandle
+from pytest_llmeval.option_values import project_dir
 from pytest_llmeval.options import Settings
 from pytest_llmeval.pipeline import RunResult, execute
 from pytest_llmeval.registry import Registry
@@ -56,9 +57,10 @@ class LLMEvalSession:
     def from_config(cls, config: pytest.Config) -> LLMEvalSession:
         settings = Settings.from_config(config)
         # Client classes named in a project's registry (``my_models:generate``) import from
-        # the project root, in every xdist worker as in the controller.
-        if str(config.rootpath) not in sys.path:
-            sys.path.append(str(config.rootpath))
+        # the project root, in every xdist worker as in the controller (not from ``/``).
+        for root in (project_dir(config), config.rootpath):
+            if root.parent != root and str(root) not in sys.path:
+                sys.path.append(str(root))
         try:
             registries = load_entry_points(builtin_registries())
             # conftest files and plugins: those loaded later (during collection) are called then

@@ -14,7 +14,7 @@ import pytest
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.gates import Gate
-from pytest_llmeval.options import _value
+from pytest_llmeval.options import _value, option_value
 from pytest_llmeval.report.baseline import BaselineStore, check_name
 from pytest_llmeval.report.compare import Tolerance, parse_tolerances
 
@@ -41,14 +41,13 @@ class ReportSettings:
     @classmethod
     def _parse(cls, config: pytest.Config) -> ReportSettings:
         gates = []
-        for text in _split(_value(config, "fail-under")):
+        fail_under = option_value(config, "fail-under")
+        for text in _split(fail_under.value):
             try:
                 gates.append(Gate.fail_under(text))
             except ConfigError as exc:
-                raise ConfigError(exc.message, field="--llmeval-fail-under") from None
-        directory = Path(str(_value(config, "baseline-dir"))).expanduser()
-        if not directory.is_absolute():
-            directory = config.rootpath / directory
+                raise fail_under.error(exc.message) from None
+        directory = option_value(config, "baseline-dir").folder("of saved baselines")
         save = _value(config, "save-baseline") or None
         if save is not None:
             check_name(str(save), "--llmeval-save-baseline")
@@ -65,18 +64,19 @@ class ReportSettings:
                 if not update:  # an update may create the baseline it was asked to compare with
                     raise
                 check_name(str(compare), "--llmeval-compare")
+        compare_fail = option_value(config, "compare-fail")
         try:
-            tolerances = parse_tolerances(_split(_value(config, "compare-fail")))
+            tolerances = parse_tolerances(_split(compare_fail.value))
         except ConfigError as exc:
-            raise ConfigError(exc.message, field="--llmeval-compare-fail") from None
-        raw_level = _value(config, "significance")
+            raise compare_fail.error(exc.message) from None
+        significance = option_value(config, "significance")
+        raw_level = significance.value
         try:
             level = float(raw_level)
         except (TypeError, ValueError):
             level = math.nan
         if not 0.0 < level < 1.0:
-            raise ConfigError(f"{raw_level!r} is not a level between 0 and 1 (such as 0.05)",
-                              field="--llmeval-significance")
+            raise significance.error(f"{raw_level!r} is not a level between 0 and 1 (such as 0.05)")
         return cls(tuple(gates), directory, str(save) if save else None, str(compare) if compare else None,
                    compare_path, tolerances, level, update, not bool(_value(config, "no-report")))
 
