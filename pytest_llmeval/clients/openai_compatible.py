@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pytest_llmeval.clients.protocol import Capabilities, ClientBase
 from pytest_llmeval.errors import ClientError, ConfigError
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult, Token, truncate_at_stop
 
@@ -65,7 +66,7 @@ class _Cancelled(Exception):
     """The call was abandoned (e.g. Ctrl-C) while this request waited to retry."""
 
 
-class OpenAICompatibleClient:
+class OpenAICompatibleClient(ClientBase):
     """Sends :class:`Request` objects to ``{base_url}/chat/completions`` or ``{base_url}/completions``.
 
     ``max_retries`` counts retries after the first attempt: a request is tried at most
@@ -133,6 +134,10 @@ class OpenAICompatibleClient:
         if self.extra_body:
             identity["extra_body"] = self._redact_value(self.extra_body)
         return identity
+
+    def capabilities(self) -> Capabilities:
+        """The completions API echoes the prompt with its log-probabilities; chat cannot."""
+        return Capabilities(prompt_logprobs=self.api == "completions")
 
     # --- generation ---------------------------------------------------------------------
 
