@@ -194,6 +194,9 @@ class CachingClient(ClientBase):
         """The wrapped client's tokenizer; None, without building it, when it has none."""
         return self.client.prompt_tokenizer(counting) if self.capabilities().local_tokenizer else None
 
+    def count_prompt_tokens(self, request: Request) -> int | None:
+        return self.client.count_prompt_tokens(request) if self.capabilities().local_tokenizer else None
+
     def model_loads(self) -> int:
         """Loads of the wrapped client's weights; 0 while it is not built (a cached run)."""
         return self._client.model_loads() if self._client is not None else 0

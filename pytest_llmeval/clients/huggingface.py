@@ -94,6 +94,9 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
     def prompt_tokenizer(self, counting: bool = False) -> Any:
         return self.token_counter if counting else self.tokenizer
 
+    def count_prompt_tokens(self, request: Request) -> int:
+        return len(self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"])
+
     def model_loads(self) -> int:
         return hf_loading.load_count(self.source)
 

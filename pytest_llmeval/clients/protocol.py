@@ -71,6 +71,11 @@ class Client(Protocol):
         """
         ...
 
+    def count_prompt_tokens(self, request: Request) -> int | None:
+        """How many tokens the model sees for ``request``, rendered exactly as it is sent (chat
+        template included); None for a backend that cannot tell."""
+        ...
+
     def model_loads(self) -> int:
         """How many times this process loaded the client's weights (0 for remote backends)."""
         ...
@@ -105,6 +110,9 @@ class ClientBase:
             yield list(range(start, start + len(chunk))), list(answers)
 
     def prompt_tokenizer(self, counting: bool = False) -> Any | None:
+        return None
+
+    def count_prompt_tokens(self, request: Request) -> int | None:
         return None
 
     def model_loads(self) -> int:
