@@ -14,11 +14,12 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval.clients import factory, hf_chat, hf_loading
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry import ModelDeployment, Registry
 from pytest_llmeval.requests import Message, Request
@@ -204,9 +205,8 @@ def check_model(deployment_name_or_hf_id: str, local_path: Path | None = None) -
     """Render the standard cases through the deployment's tokenizer and judge the template."""
     registry = Registry.load(local_path)
     deployment = registry.deployment(deployment_name_or_hf_id)
-    client = _hf_client(deployment)
+    client = factory.local_chat_client(deployment)
     tokenizer = _load_tokenizer(client, deployment)
-    from pytest_llmeval.clients import hf_loading
 
     report = CheckReport(model=deployment_name_or_hf_id, deployment=deployment.name,
                          deployment_source=deployment.source)
@@ -221,7 +221,7 @@ def check_model(deployment_name_or_hf_id: str, local_path: Path | None = None) -
     elif getattr(tokenizer, "chat_template", None):
         report.template_origin = "the tokenizer's own"
     report.eos_token = tokenizer.eos_token
-    report.stop_token_ids = sorted(_stop_ids(tokenizer, hf_loading.loadable_path(source)))
+    report.stop_token_ids = sorted(client.stop_token_ids())
     report.options = {
         "custom_chat_template": "set" if client.custom_chat_template else None,
         "slow_tokenizer": client.slow_tokenizer,
@@ -233,20 +233,6 @@ def check_model(deployment_name_or_hf_id: str, local_path: Path | None = None) -
         report.results.append(_run_case(client, tokenizer, deployment.name, case))
     _judge(report, client, tokenizer)
     return report
-
-
-def _hf_client(deployment: ModelDeployment) -> Any:
-    """The deployment's Hugging Face client; constructing it loads nothing."""
-    from pytest_llmeval.clients import factory
-
-    if factory.backend_of(deployment) != factory.HF:
-        raise ConfigError(
-            f"is served by {deployment.client_spec.class_name}; the check reads a Hugging Face tokenizer, so "
-            f"it works on HuggingFaceClient deployments only. Check 'huggingface/{deployment.model_name}' "
-            f"instead", file=deployment.source, entry=deployment.name, field="client_spec.class_name")
-    from pytest_llmeval.clients.credentials import Credentials
-
-    return factory.make_client(deployment, Credentials())
 
 
 def _load_tokenizer(client: Any, deployment: ModelDeployment) -> Any:
@@ -262,55 +248,30 @@ def _load_tokenizer(client: Any, deployment: ModelDeployment) -> Any:
                           field="client_spec.args.pretrained_model_name_or_path") from exc
 
 
-def _stop_ids(tokenizer: Any, path: str) -> set[int]:
-    """Token ids generation stops at: the tokenizer's eos plus generation_config's (no weights read)."""
-    ids: set[int] = set()
-    values: list[Any] = [tokenizer.eos_token_id]
+def _attempt(render: Callable[[], str]) -> tuple[str | None, str | None]:
+    """(prompt, None), or (None, the error) when the template raises."""
     try:
-        import transformers
-
-        values.append(transformers.GenerationConfig.from_pretrained(path).eos_token_id)
-    except Exception:  # no generation_config.json: only the tokenizer's eos counts
-        pass
-    for value in values:
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, list):
-            ids.update(v for v in value if isinstance(v, int))
-    return ids
-
-
-def _apply(tokenizer: Any, template: str | None,
-           messages: Sequence[Message]) -> tuple[str | None, str | None]:
-    """Render like the client does; return (prompt, None) or (None, the error)."""
-    chat = [{"role": m.role, "content": m.content} for m in messages]
-    try:
-        text = tokenizer.apply_chat_template(chat, chat_template=template, tokenize=False,
-                                             add_generation_prompt=True)
+        return render(), None
     except Exception as exc:
         return None, f"{type(exc).__name__}: {str(exc).strip()}"
-    return str(text), None
 
 
 def _run_case(client: Any, tokenizer: Any, deployment: str, case: CheckCase) -> CaseResult:
-    """Render one case as given and, where it differs, merged as the client sends it."""
-    from pytest_llmeval.clients.huggingface import merge_same_role
-
+    """Render one case as the client sends it (merged by role) and, where that differs, as given."""
     result = CaseResult(case=case)
-    template = client.custom_chat_template or getattr(tokenizer, "chat_template", None)
-    if not template:
+    merged = tuple(hf_chat.merge_same_role(case.messages))
+    sent = _attempt(lambda: str(client.render(Request(model_deployment=deployment, messages=case.messages))))
+    if not hf_chat.chat_template(tokenizer, client.custom_chat_template):
         result.error = "no chat template: the client would join the messages with blank lines"
-        result.rendered = None
-        result.merged_messages = tuple(merge_same_role(case.messages))
-        result.merged_rendered = client.render(Request(model_deployment=deployment,
-                                                       messages=result.merged_messages))
+        result.merged_messages = merged
+        result.merged_rendered, result.merged_error = sent
+    elif merged == case.messages:
+        result.rendered, result.error = sent
     else:
-        result.rendered, result.error = _apply(tokenizer, client.custom_chat_template, case.messages)
-        merged = tuple(merge_same_role(case.messages))
-        if merged != case.messages:
-            result.merged_messages = merged
-            result.merged_rendered, result.merged_error = _apply(tokenizer, client.custom_chat_template,
-                                                                 merged)
+        result.rendered, result.error = _attempt(
+            lambda: hf_chat.apply_template(tokenizer, case.messages, client.custom_chat_template))
+        result.merged_messages = merged
+        result.merged_rendered, result.merged_error = sent
     text = result.sent
     if text is None:
         return result

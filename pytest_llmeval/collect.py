@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import sys
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from pytest_llmeval.errors import ConfigError, LLMEvalError
+from pytest_llmeval.errors import ConfigError, LLMEvalError, UserModelError
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.options import pick_limit
 from pytest_llmeval.runspec import Description, expand_description
@@ -134,7 +135,7 @@ class LLMEvalItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, (GateFailure, LLMEvalError)):
-            return f"{self.name}: {excinfo.value}"
+            return f"{self.name}: {excinfo.value}" + _user_traceback(excinfo.value, self.config)
         return super().repr_failure(excinfo)
 
 
@@ -170,8 +171,6 @@ class RunItem(LLMEvalItem):
             report.run_error(self, exc, worker_id())
             raise
         main = result.main_stat
-        from pytest_llmeval.clients.hf_loading import LOAD_COUNTS
-
         props = {
             "llmeval_run": result.run_spec.name,
             "llmeval_model": self.model,
@@ -183,7 +182,7 @@ class RunItem(LLMEvalItem):
             "llmeval_seconds": round(result.seconds, 3),
             "llmeval_output": str(result.output_dir),
             "llmeval_worker": worker_id(),
-            "llmeval_model_loads": sum(LOAD_COUNTS.values()),
+            "llmeval_model_loads": session.handle(self.model).client.model_loads(),
         }
         self.user_properties.extend(props.items())
         value = "n/a"
@@ -200,6 +199,14 @@ class RunItem(LLMEvalItem):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, self.entry.index, f"{self.entry.description} on {self.model}"
+
+
+def _user_traceback(error: BaseException, config: pytest.Config) -> str:
+    """Under ``-v``, the traceback of a user's model code behind the error; else nothing."""
+    cause = error.__cause__
+    if not isinstance(error, UserModelError) or cause is None or config.get_verbosity() < 1:
+        return ""
+    return "\n\n" + "".join(traceback.format_exception(type(cause), cause, cause.__traceback__)).rstrip()
 
 
 def _progress_printer(item: pytest.Item) -> Any:

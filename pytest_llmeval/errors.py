@@ -45,3 +45,9 @@ class DataNotFoundError(LLMEvalError):
 
 class ClientError(LLMEvalError):
     """A model backend failed in a way retries did not fix."""
+
+
+class UserModelError(ClientError):
+    """A user's own model code (a Python-callable client) raised, or returned something
+    unusable. The message is one line naming the deployment; the user's traceback, when
+    there is one, is the ``__cause__``, shown under ``-v``."""

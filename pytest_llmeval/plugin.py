@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 
 from pytest_llmeval import options
+from pytest_llmeval.clients.accelerators import pin_worker_gpu
 from pytest_llmeval.collect import EvalFile, is_eval_file
 from pytest_llmeval.errors import LLMEvalError
 from pytest_llmeval.games.games_summary import write_games_summary
 from pytest_llmeval.games.items import GameFixture, collect_games_file
-from pytest_llmeval.gpus import pin_worker_gpu
 from pytest_llmeval.heap import freeze_for_exit
 from pytest_llmeval.model import ModelHandle
 from pytest_llmeval.registry.entries import ModelMetadata

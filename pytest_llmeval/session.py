@@ -20,7 +20,13 @@ from pytest_llmeval.adapters.context_window import ContextWindow
 from pytest_llmeval.builtins import builtin_registries
 from pytest_llmeval.clients.cache import CachingClient, RequestCache
 from pytest_llmeval.clients.credentials import Credentials
-from pytest_llmeval.clients.factory import HF, backend_of, check_client_spec, identity_for, make_client
+from pytest_llmeval.clients.factory import (
+    capabilities_for,
+    check_client_spec,
+    identity_for,
+    load_tokenizer,
+    make_client,
+)
 from pytest_llmeval.clients.redaction import LogRedaction, Redactor
 from pytest_llmeval.entry_points import load_entry_points
 from pytest_llmeval.errors import ConfigError, LLMEvalError
@@ -93,27 +99,25 @@ class LLMEvalSession:
             check_client_spec(deployment, backends)
             build = functools.cache(lambda: make_client(deployment, self.credentials, backends))  # once, lazily
             identity = identity_for(deployment, self.credentials, build, backends) if self.cache is not None else None
-            client = CachingClient(deployment.name, build, identity, self.cache, self.redactor)
+            client = CachingClient(deployment.name, build, identity, self.cache, self.redactor,
+                                   capabilities_for(deployment, build, backends))
             self.handles[name] = ModelHandle(deployment, self.registry.model_metadata(deployment.model_name),
                                              client)
         return self.handles[name]
 
     def tokenizer(self, name: str, *, counting: bool = False) -> Any:
-        """The deployment's tokenizer (from its tokenizer config, else its local client).
+        """The deployment's tokenizer (from its tokenizer config, else its client's own).
 
         ``counting``: only token ids are needed (fitting and counting prompts), which a
         ``tokenizer.json`` gives without importing transformers.
         """
         deployment = self.registry.deployment(name)
         config = self.registry.tokenizers.get(deployment.tokenizer_name or "")
-        from pytest_llmeval.clients.huggingface import HuggingFaceClient, HuggingFaceTokenizer
-
         if config is not None:
-            tokenizer = HuggingFaceTokenizer(**config.tokenizer_spec.args)
-            return tokenizer.counter() if counting else tokenizer.load()
-        client = self.handle(name).client.client
-        if isinstance(client, HuggingFaceClient):
-            return client.token_counter if counting else client.tokenizer
+            return load_tokenizer(config.tokenizer_spec.args, counting)
+        tokenizer = self.handle(name).client.prompt_tokenizer(counting)
+        if tokenizer is not None:
+            return tokenizer
         raise ConfigError(f"deployment {name!r} has no tokenizer_name with a tokenizer config",
                           file=deployment.source, entry=name, field="tokenizer_name")
 
@@ -121,7 +125,7 @@ class LLMEvalSession:
         """The deployment's tokenizer and token limits, for fitting prompts and counting their
         tokens; None for a deployment with no tokenizer (a hosted model, a Python callable)."""
         deployment = self.registry.deployment(name)
-        local = backend_of(deployment, self.registries.clients) == HF
+        local = self.handle(name).client.capabilities().local_tokenizer
         if (deployment.tokenizer_name or "") not in self.registry.tokenizers and not local:
             return None
         try:

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.clients.cache import CachingClient, RequestCache, cache_key
+from pytest_llmeval.clients.protocol import ClientBase
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult
 
 DEPLOYMENT = "test/scripted"
@@ -28,7 +29,7 @@ def _result(text: str, success: bool = True) -> RequestResult:
     return RequestResult(success=True, completions=[GeneratedOutput(text=text, logprob=-0.5)], request_time=0.01)
 
 
-class Scripted:
+class Scripted(ClientBase):
     """Answers ``answer:<prompt>``; records every call; can fail a prompt or raise on the n-th call."""
 
     def __init__(self, batch_hint: int = 16, raise_on_call: int | None = None, fail: tuple[str, ...] = ()) -> None:

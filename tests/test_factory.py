@@ -296,5 +296,5 @@ def test_a_built_in_client_is_built_once_for_identity_and_use(tmp_path: Path, mo
     session = LLMEvalSession(None, Registry.load(), Credentials(), DataLocator.from_settings(None),  # type: ignore[arg-type]
                              RequestCache(tmp_path / "requests.sqlite"), [DEFAULT_MODEL])
     handle = session.handle(DEFAULT_MODEL)
-    assert handle.client.identity["dtype"] == "float32"
+    assert handle.client.identity()["dtype"] == "float32"
     assert handle.client.client is built[0] and len(built) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pytest_llmeval.clients import hf_loading
-from pytest_llmeval.gpus import pin_worker_gpu, visible_devices
+from pytest_llmeval.clients.accelerators import pin_worker_gpu, visible_devices
 
 
 def test_each_worker_takes_its_own_visible_device(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,9 @@ import pytest
 
 from pytest_llmeval.adapters import adapt
 from pytest_llmeval.clients import Credentials, make_client
-from pytest_llmeval.clients.huggingface import HuggingFaceClient, merge_same_role, prefix_groups
+from pytest_llmeval.clients.hf_chat import merge_same_role
+from pytest_llmeval.clients.hf_planning import prefix_groups
+from pytest_llmeval.clients.huggingface import HuggingFaceClient
 from pytest_llmeval.registry import DEFAULT_MODEL, Registry
 from pytest_llmeval.requests import Message, Request
 from pytest_llmeval.runspec import Description, build_run_spec

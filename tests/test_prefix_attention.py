@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.clients import prefix_attention
-from pytest_llmeval.clients.huggingface import HuggingFaceClient, PrefixKV
+from pytest_llmeval.clients.hf_decoding import PrefixKV
+from pytest_llmeval.clients.huggingface import HuggingFaceClient
 from pytest_llmeval.requests import Request
 
 torch = pytest.importorskip("torch")

@@ -9,7 +9,7 @@ import pytest
 
 from pytest_llmeval.clients.protocol import batch_hint, client_identity
 from pytest_llmeval.clients.python_callable import CallableClient, import_object
-from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.errors import ConfigError, UserModelError
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult
 
 REQUESTS = [Request(model_deployment="py/echo", prompt="one"), Request(model_deployment="py/echo", prompt="two")]
@@ -84,17 +84,62 @@ def test_result_without_time_gets_one() -> None:
 
 
 def test_wrong_count_is_an_error() -> None:
-    client = CallableClient(lambda requests: ["only one"], name="tests:short")
-    with pytest.raises(ConfigError) as excinfo:
+    client = CallableClient(lambda requests: ["only one"], name="tests:short", deployment="py/short")
+    with pytest.raises(UserModelError) as excinfo:
         client.generate(REQUESTS)
-    assert "tests:short" in str(excinfo.value)
-    assert "1 items for 2 requests" in str(excinfo.value)
+    assert str(excinfo.value) == ("py/short: the model function returned 1 items for 2 requests; expected a "
+                                  "list with one str or RequestResult per request")
 
 
-def test_wrong_item_type_is_an_error() -> None:
-    client = CallableClient(lambda requests: [42 for _ in requests])
-    with pytest.raises(TypeError, match="RequestResult or str"):
+@pytest.mark.parametrize(("returned", "shown"), [
+    ([42], "returned [42]; expected a list with one str or RequestResult per request (item 0 is int)"),
+    (None, "returned None; expected a list with one str or RequestResult per request"),
+    ([{"answer": "A"}], "returned [{'answer': 'A'}]; expected a list with one str or RequestResult per request "
+                        "(item 0 is dict)"),
+    ("A", "returned 'A'; expected a list with one str or RequestResult per request"),
+])
+def test_a_malformed_answer_is_one_line_naming_the_deployment(returned: Any, shown: str) -> None:
+    client = CallableClient(lambda requests: returned, name="tests:bad", deployment="local/x")
+    with pytest.raises(UserModelError) as excinfo:
+        client.generate(REQUESTS[:1])
+    assert str(excinfo.value) == f"local/x: the model function {shown}"
+
+
+def test_a_long_malformed_answer_is_cut_to_one_line() -> None:
+    client = CallableClient(lambda requests: ["x\n" * 500, 7], deployment="local/x")
+    with pytest.raises(UserModelError) as excinfo:
         client.generate(REQUESTS)
+    message = str(excinfo.value)
+    assert "\n" not in message and len(message) < 300 and "(item 1 is int)" in message
+
+
+def test_an_exception_is_named_with_its_cause_kept() -> None:
+    def broken(requests: Sequence[Request]) -> list[str]:
+        raise ValueError("boom\nsecond line")
+
+    client = CallableClient(broken, name="tests:broken", deployment="local/x")
+    with pytest.raises(UserModelError) as excinfo:
+        client.generate(REQUESTS)
+    assert str(excinfo.value) == "local/x: the model function raised ValueError: boom"
+    assert isinstance(excinfo.value.__cause__, ValueError)
+
+
+def test_an_object_model_is_named_by_its_generate() -> None:
+    class Broken:
+        def generate(self, requests: Sequence[Request]) -> list[str]:
+            raise KeyError("k")
+
+    with pytest.raises(UserModelError, match=r"^local/x: the model's generate\(\) raised KeyError: 'k'$"):
+        CallableClient(Broken(), deployment="local/x").generate(REQUESTS)
+
+
+def test_a_class_that_fails_to_build_is_one_line() -> None:
+    class Unbuildable:
+        def __init__(self) -> None:
+            raise RuntimeError("no weights here")
+
+    with pytest.raises(UserModelError, match=r"^local/x: building tests:Unbuildable raised RuntimeError: no weights"):
+        CallableClient(Unbuildable, name="tests:Unbuildable", deployment="local/x")
 
 
 def test_not_callable_is_an_error() -> None:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.clients.cache import CachingClient, RequestCache, cache_key
 from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.factory import check_client_spec, make_client
-from pytest_llmeval.clients.protocol import Client, client_identity
+from pytest_llmeval.clients.protocol import Capabilities, Client, ClientBase, client_identity
 from pytest_llmeval.clients.python_callable import CallableClient
 
 if TYPE_CHECKING:
@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from pytest_llmeval.clients.openai_compatible import OpenAICompatibleClient
 
 __all__ = [
-    "CachingClient", "CallableClient", "Client", "Credentials", "HuggingFaceClient", "HuggingFaceTokenizer",
+    "CachingClient", "CallableClient", "Capabilities", "Client", "ClientBase", "Credentials", "HuggingFaceClient",
+    "HuggingFaceTokenizer",
     "OpenAICompatibleClient", "RequestCache", "cache_key", "check_client_spec", "client_identity", "make_client",
 ]
 

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.clients.protocol import Client, Finished, client_identity, collect, stream
+from pytest_llmeval.clients.protocol import Capabilities, Client, ClientBase, Finished, client_identity, collect, stream
 from pytest_llmeval.clients.redaction import Redactor
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.requests import Request, RequestResult
@@ -177,21 +177,24 @@ class TokenCountMemo:
             self.cache._write("INSERT OR REPLACE INTO token_counts VALUES (?, ?, ?)", rows)
 
 
-class CachingClient:
+class CachingClient(ClientBase):
     """Wraps a client: answers from the cache first, asks the model only for the rest.
 
     The wrapped client is built lazily, so a run whose requests are all cached never loads
-    the model. ``redactor`` removes known secrets from every result before it is stored or
-    returned, whatever the backend.
+    the model; its identity and capabilities, when given, are known without building it.
+    ``redactor`` removes known secrets from every result before it is stored or returned,
+    whatever the backend.
     """
 
     def __init__(self, deployment: str, make_client: Any, identity: dict[str, Any] | None,
-                 cache: RequestCache | None, redactor: Redactor | None = None) -> None:
+                 cache: RequestCache | None, redactor: Redactor | None = None,
+                 capabilities: Capabilities | None = None) -> None:
         self.deployment = deployment
         self.redactor = redactor or Redactor()
         self._make_client = make_client
         self._client: Client | None = None
         self._identity = identity
+        self._capabilities = capabilities
         self.cache = cache
         self.hits = 0
         self.misses = 0
@@ -202,11 +205,26 @@ class CachingClient:
             self._client = self._make_client()
         return self._client
 
-    @property
     def identity(self) -> dict[str, Any]:
         if self._identity is None:
             self._identity = client_identity(self.client)
         return self._identity
+
+    def capabilities(self) -> Capabilities:
+        if self._capabilities is None:
+            self._capabilities = self.client.capabilities()
+        return self._capabilities
+
+    def prompt_tokenizer(self, counting: bool = False) -> Any | None:
+        """The wrapped client's tokenizer; None, without building it, when it has none."""
+        return self.client.prompt_tokenizer(counting) if self.capabilities().local_tokenizer else None
+
+    def count_prompt_tokens(self, request: Request) -> int | None:
+        return self.client.count_prompt_tokens(request) if self.capabilities().local_tokenizer else None
+
+    def model_loads(self) -> int:
+        """Loads of the wrapped client's weights; 0 while it is not built (a cached run)."""
+        return self._client.model_loads() if self._client is not None else 0
 
     def generate(self, requests: Sequence[Request]) -> list[RequestResult]:
         return collect(self.generate_stream(requests), len(requests))
@@ -216,7 +234,7 @@ class CachingClient:
         keys: list[str] = []
         missing = list(range(len(requests)))
         if self.cache is not None:
-            keys = [cache_key(self.deployment, self.identity, r) for r in requests]
+            keys = [cache_key(self.deployment, self.identity(), r) for r in requests]
             stored = self.cache.get_many(keys, self.redactor)
             hits = [i for i, key in enumerate(keys) if key in stored]
             for i in hits:

@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.clients.credentials import Credentials
-from pytest_llmeval.clients.protocol import Client, client_identity
+from pytest_llmeval.clients.protocol import Capabilities, Client, client_identity
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry.entries import ModelDeployment
+
+if TYPE_CHECKING:
+    from pytest_llmeval.clients.huggingface import HuggingFaceClient
 
 HF = "huggingface"
 OPENAI = "openai_compatible"
@@ -107,6 +110,38 @@ def identity_for(deployment: ModelDeployment, credentials: Credentials,
     return client_identity(build() if build is not None else make_client(deployment, credentials, backends))
 
 
+def capabilities_for(deployment: ModelDeployment, build: Callable[[], Client],
+                     backends: Backends = BUILTIN_BACKENDS) -> Capabilities:
+    """What the deployment's client can do, known without building a user's client; built-in
+    clients (cheap to construct) answer for themselves."""
+    backend, _ = _locate(deployment, backends)
+    return Capabilities() if backend == CALLABLE else build().capabilities()
+
+
+def load_tokenizer(tokenizer_args: dict[str, Any], counting: bool = False) -> Any:
+    """The tokenizer a tokenizer config names (HELM's ``tokenizer_spec``: a Hugging Face
+    tokenizer); ``counting``: token ids only, without transformers where possible."""
+    from pytest_llmeval.clients.huggingface import HuggingFaceTokenizer
+
+    tokenizer = HuggingFaceTokenizer(**tokenizer_args)
+    return tokenizer.counter() if counting else tokenizer.load()
+
+
+def local_chat_client(deployment: ModelDeployment, backends: Backends = BUILTIN_BACKENDS) -> HuggingFaceClient:
+    """The deployment's local client, whose chat rendering ``llmeval-check-model`` checks;
+    constructing it loads nothing. Any other backend is a ConfigError."""
+    if backend_of(deployment, backends) != HF:
+        raise ConfigError(
+            f"is served by {deployment.client_spec.class_name}; the check reads a Hugging Face tokenizer, so "
+            f"it works on HuggingFaceClient deployments only. Check 'huggingface/{deployment.model_name}' "
+            f"instead", file=deployment.source, entry=deployment.name, field="client_spec.class_name")
+    from pytest_llmeval.clients.huggingface import HuggingFaceClient
+
+    client = make_client(deployment, Credentials(), backends)
+    assert isinstance(client, HuggingFaceClient)
+    return client
+
+
 def make_client(deployment: ModelDeployment, credentials: Credentials, backends: Backends = BUILTIN_BACKENDS) -> Client:
     backend, target = _locate(deployment, backends)
     spec = deployment.client_spec
@@ -146,7 +181,7 @@ def make_client(deployment: ModelDeployment, credentials: Credentials, backends:
             return OpenAICompatibleClient(**args)
         from pytest_llmeval.clients.python_callable import CallableClient
 
-        return CallableClient(target, args, name=spec.class_name)
+        return CallableClient(target, args, name=spec.class_name, deployment=deployment.name)
     except ConfigError as exc:
         raise exc.located(file=deployment.source, entry=deployment.name) from exc
     except TypeError as exc:

@@ -136,7 +136,7 @@ def _transformers() -> Any:
 _LOCK = threading.Lock()
 _TOKENIZERS: dict[tuple[Any, ...], Any] = {}
 _MODELS: dict[tuple[Any, ...], Any] = {}
-LOAD_COUNTS: dict[str, int] = {}
+_LOAD_COUNTS: dict[str, int] = {}
 
 
 def load_tokenizer(source: WeightsSource, *, slow: bool = False, trust_remote_code: bool = False) -> Any:
@@ -189,9 +189,33 @@ def load_model(source: WeightsSource, kwargs: dict[str, Any], device: str) -> An
             model.eval()
             _MODELS[key] = model
             label = source.gguf_file or source.path
-            LOAD_COUNTS[label] = LOAD_COUNTS.get(label, 0) + 1
+            _LOAD_COUNTS[label] = _LOAD_COUNTS.get(label, 0) + 1
             log.info("loaded model %s on %s in %.2f s", label, device, time.perf_counter() - started)
         return _MODELS[key]
+
+
+def load_count(source: WeightsSource) -> int:
+    """How many times this process loaded ``source``'s weights (more than once only after an
+    eviction)."""
+    label = source.gguf_file or source.path
+    with _LOCK:
+        return _LOAD_COUNTS.get(label, 0)
+
+
+def load_generation_config(source: WeightsSource) -> Any:
+    """The generation settings the loaded model will have, read without its weights: the
+    folder's ``generation_config.json``, else those transformers derives from ``config.json``;
+    None when neither can be read."""
+    transformers = _transformers()
+    path = loadable_path(source)
+    try:
+        return transformers.GenerationConfig.from_pretrained(path)
+    except Exception:  # no generation_config.json
+        pass
+    try:
+        return transformers.GenerationConfig.from_model_config(transformers.AutoConfig.from_pretrained(path))
+    except Exception:
+        return None
 
 
 MAX_RESIDENT_ENV = "LLMEVAL_MAX_RESIDENT_MODELS"

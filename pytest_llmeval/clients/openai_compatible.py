@@ -27,6 +27,7 @@ from typing import Any
 
 import requests
 
+from pytest_llmeval.clients.protocol import Capabilities, ClientBase
 from pytest_llmeval.clients.redaction import Redactor
 from pytest_llmeval.errors import ClientError, ConfigError
 from pytest_llmeval.http_session import (
@@ -69,7 +70,7 @@ class _BearerAuth(requests.auth.AuthBase):
         return "_BearerAuth(***)"
 
 
-class OpenAICompatibleClient:
+class OpenAICompatibleClient(ClientBase):
     """Sends :class:`Request` objects to ``{base_url}/chat/completions`` or ``{base_url}/completions``.
 
     ``max_retries`` counts retries after the first attempt: a request is tried at most
@@ -136,6 +137,10 @@ class OpenAICompatibleClient:
         if self.extra_body:
             identity["extra_body"] = self._redactor.value(self.extra_body)
         return identity
+
+    def capabilities(self) -> Capabilities:
+        """The completions API echoes the prompt with its log-probabilities; chat cannot."""
+        return Capabilities(prompt_logprobs=self.api == "completions")
 
     # --- generation ---------------------------------------------------------------------
 

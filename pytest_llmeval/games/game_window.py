@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_llmeval.requests import Message
+from pytest_llmeval.clients.protocol import Client
+from pytest_llmeval.requests import Message, Request
 
 CHARS_PER_TOKEN = 3  # without a tokenizer we over-count tokens rather than under-count them
 
@@ -21,9 +22,15 @@ class ChatTokenCounter:
     """Counts a chat's prompt tokens with the model's tokenizer, else estimates from characters."""
 
     tokenizer: Any = None
+    #: a local model's client, which counts the prompt exactly as it renders it for sending
+    client: Client | None = None
 
     def count(self, messages: Sequence[Message]) -> tuple[int, str]:
         """The prompt's length in tokens and how it was measured (``tokenizer`` or ``estimate``)."""
+        if self.client is not None:
+            counted = self.client.count_prompt_tokens(Request(model_deployment="", messages=tuple(messages)))
+            if counted is not None:
+                return counted, "tokenizer"
         if self.tokenizer is not None:
             chat = [{"role": m.role, "content": m.content} for m in messages]
             if getattr(self.tokenizer, "chat_template", None):

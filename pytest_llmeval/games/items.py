@@ -215,17 +215,22 @@ _COUNTERS: dict[tuple[int, str, int | None, str | None], ChatTokenCounter] = {}
 
 
 def token_counter(session: LLMEvalSession, name: str) -> ChatTokenCounter:
-    """The deployment's tokenizer when it has a window to check (else a character estimate)."""
+    """When the deployment has a window to check: its local client, which counts the prompt as
+    it renders it for sending, else its tokenizer (else a character estimate)."""
     deployment = session.registry.deployment(name)
     key = (id(session), name, deployment.max_sequence_length, deployment.tokenizer_name)
     if key not in _COUNTERS:
-        tokenizer = None
+        tokenizer = client = None
         if deployment.max_sequence_length is not None:
             try:
-                tokenizer = session.tokenizer(name)
+                local = session.handle(name).client
+                if local.capabilities().local_tokenizer and local.prompt_tokenizer() is not None:
+                    client = local
+                else:
+                    tokenizer = session.tokenizer(name)
             except Exception as exc:  # no tokenizer: fall back to counting characters
                 log.info("%s: no tokenizer (%s); estimating prompt tokens from characters", name, exc)
-        _COUNTERS[key] = ChatTokenCounter(tokenizer)
+        _COUNTERS[key] = ChatTokenCounter(tokenizer, client)
     return _COUNTERS[key]
 
 

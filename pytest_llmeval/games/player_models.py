@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_llmeval.clients.huggingface import merge_same_role
+from pytest_llmeval.clients.hf_chat import merge_same_role
 from pytest_llmeval.games.game_window import ChatTokenCounter, check_window
 from pytest_llmeval.model import ModelHandle
 from pytest_llmeval.requests import Message

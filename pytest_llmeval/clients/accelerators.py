@@ -1,0 +1,105 @@
+"""Where a local model runs: the device, one GPU per pytest-xdist worker, CPU threads, and
+out-of-memory backoff.
+
+Worker ``gwN`` takes the N-th device of the caller's ``CUDA_VISIBLE_DEVICES`` (or of all
+devices the driver reports), cycling when there are more workers than GPUs; this is decided
+before torch initialises CUDA, and without importing torch where no GPU driver exists, so a
+cached run stays light.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+log = logging.getLogger("pytest_llmeval.models")
+
+T = TypeVar("T")
+
+
+def visible_devices() -> list[str]:
+    """The devices this process may use, without initialising CUDA."""
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is not None:
+        return [d.strip() for d in listed.split(",") if d.strip() and d.strip() != "-1"]
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [str(i) for i, line in enumerate(out.stdout.splitlines()) if line.startswith("GPU ")]
+
+
+def pin_worker_gpu(worker: str | None = None) -> str | None:
+    """Restrict an xdist worker to one GPU; returns the device chosen, or None."""
+    worker = worker or os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker or not worker.startswith("gw"):
+        return None
+    devices = visible_devices()
+    if not devices:
+        return None
+    chosen = devices[int(worker[2:]) % len(devices)]
+    os.environ["CUDA_VISIBLE_DEVICES"] = chosen
+    return chosen
+
+
+def gpu_driver_present() -> bool:
+    """False only where no GPU can be in use: Linux with neither an NVIDIA nor a ROCm driver."""
+    if sys.platform != "linux":
+        return True
+    return any(Path(p).exists() for p in ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/kfd"))
+
+
+def default_device() -> str:
+    """``cuda`` where torch sees a GPU, else ``cpu`` (decided without torch where no driver is)."""
+    if not gpu_driver_present():
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def is_oom(exc: Exception) -> bool:
+    return "out of memory" in str(exc).lower()
+
+
+def free_accelerator_memory() -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def halving_on_oom(run: Callable[[list[int]], list[T]], batch: list[int],
+                   shrink: Callable[[int], None]) -> list[T]:
+    """``run(batch)``; on out-of-memory, halve the batch (telling ``shrink`` the smaller size,
+    which later batches keep) instead of failing."""
+    try:
+        return run(batch)
+    except Exception as exc:
+        if not (is_oom(exc) and len(batch) > 1):
+            raise
+    free_accelerator_memory()
+    half = len(batch) // 2
+    shrink(max(1, half))
+    log.warning("out of memory at batch size %d; continuing with batch size %d", len(batch), half)
+    return halving_on_oom(run, batch[:half], shrink) + halving_on_oom(run, batch[half:], shrink)
+
+
+@functools.cache
+def limit_threads() -> None:
+    """Split the cores between xdist workers so they do not oversubscribe the CPU (once per
+    process)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
