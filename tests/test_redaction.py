@@ -11,6 +11,7 @@ import pytest
 
 from pytest_llmeval.clients.cache import CachingClient, RequestCache, cache_key
 from pytest_llmeval.clients.credentials import Credentials
+from pytest_llmeval.clients.protocol import ClientBase
 from pytest_llmeval.clients.redaction import MARKER, LogRedaction, Redactor
 from pytest_llmeval.registry.entries import ModelDeployment, ObjectSpec
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult, Token
@@ -77,7 +78,7 @@ def test_log_records_are_cleaned_before_pytest_handles_them(caplog: pytest.LogCa
     assert f"after {SECRET}" in caplog.text  # removed: nothing left attached
 
 
-class Leaky:
+class Leaky(ClientBase):
     """A backend that puts its key into everything it answers."""
 
     def __init__(self) -> None:
