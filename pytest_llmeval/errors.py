@@ -45,3 +45,7 @@ class DataNotFoundError(LLMEvalError):
 
 class ClientError(LLMEvalError):
     """A model backend failed in a way retries did not fix."""
+
+
+class ConfigWarning(UserWarning):
+    """A key a user's file has that its format does not know: ignored, with the closest known key."""
