@@ -7,18 +7,14 @@ any problem is raised as one :class:`ConfigError` naming the file, the entry and
 
 from __future__ import annotations
 
-import datetime
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry.entries import ModelDeployment, ModelMetadata, ObjectSpec, TokenizerConfig
 from pytest_llmeval.validation import registry_schemas as schemas
-from pytest_llmeval.validation.validator import check
+from pytest_llmeval.validation.validator import check, read_document
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "registries"
 
@@ -43,26 +39,7 @@ CLEMBENCH_CHAT_KEYS = (
 
 def read_structured(path: Path) -> Any:
     """Parse a YAML or JSON file, turning syntax errors into a :class:`ConfigError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot be read ({exc.strerror})", file=path) from exc
-    try:
-        return json.loads(text) if path.suffix == ".json" else _dates_as_text(yaml.safe_load(text))
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}",
-                          file=path) from exc
-
-
-def _dates_as_text(value: Any) -> Any:
-    """YAML reads ``2024-07-18`` as a date; HELM's files mean the string."""
-    if isinstance(value, dict):
-        return {k: _dates_as_text(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_dates_as_text(v) for v in value]
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
+    return read_document(path)
 
 
 def validate(document: Any, schema: dict[str, Any], path: Path) -> None:

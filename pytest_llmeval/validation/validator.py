@@ -10,13 +10,16 @@ with the extra keyword ``warnUnknown``, and may give a plain-words ``errorMessag
 
 from __future__ import annotations
 
+import datetime
 import difflib
+import json
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import yaml
 from jsonschema.exceptions import ValidationError
 
 from pytest_llmeval.errors import ConfigError, ConfigWarning
@@ -25,6 +28,49 @@ from pytest_llmeval.errors import ConfigError, ConfigWarning
 NAME_KEYS = ("name", "model_name", "description", "game", "game_name")
 _TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
                "array": "a list", "object": "a mapping", "null": "empty"}
+
+
+def read_document(path: Path, syntax: str | None = None, note: str = "") -> Any:
+    """A YAML or JSON file's content; unreadable files and syntax errors as one-line ConfigErrors.
+
+    ``syntax`` is ``"json"`` or ``"yaml"`` (by default from the suffix); ``note`` is added to
+    syntax errors. YAML dates stay strings, as HELM's files mean them.
+    """
+    syntax = syntax or ("json" if path.suffix == ".json" else "yaml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"is not UTF-8 text ({exc.reason} at byte {exc.start})", file=path) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot be read ({exc.strerror or exc})", file=path) from None
+    try:
+        if syntax == "json":
+            return json.loads(text)
+        return _dates_as_text(yaml.safe_load(text))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}{note}",
+                          file=path) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"is not valid YAML: {_yaml_problem(exc)}{note}", file=path) from None
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's several-line message as one line: where, and what."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    return where + " ".join(str(problem).split())
+
+
+def _dates_as_text(value: Any) -> Any:
+    """YAML reads ``2024-07-18`` as a date; the files mean the string."""
+    if isinstance(value, dict):
+        return {k: _dates_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dates_as_text(v) for v in value]
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    return value
 
 
 def _warn_unknown(validator: Any, value: Any, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
