@@ -369,7 +369,7 @@ def test_bad_clemgame_json_names_file_entry_and_field(tmp_path: Path) -> None:
     path.write_text(json.dumps({"game_name": "g", "master": "M", "colour": 1, "max_token": 5}))
     with pytest.warns(ConfigWarning, match="field colour: unknown key colour is ignored"):
         read_spec_file(path)
-    with pytest.warns(ConfigWarning, match="field max_token: unknown key max_token is ignored: did you mean max_tokens"):
+    with pytest.warns(ConfigWarning, match="field max_token: .* did you mean max_tokens?"):
         read_spec_file(path)
 
 
