@@ -135,8 +135,10 @@ class Registry:
     def _expand(self, item: str) -> list[str]:
         if item.startswith("{"):
             return [self._clembench_spec(item).name]
-        if item in self.deployments or any(raw["model_name"] == item for raw, _ in self.clembench):
+        if item in self.deployments:
             return [item]
+        if any(raw["model_name"] == item for raw, _ in self.clembench):
+            return [self.deployment(item).name]  # checks that its backend is served
         by_model = [d.name for d in self.deployments.values() if d.model_name == item and not d.deprecated]
         if by_model:
             return by_model[:1]

@@ -24,6 +24,8 @@ from jsonschema.exceptions import ValidationError
 
 from pytest_llmeval.errors import ConfigError, ConfigWarning
 
+# Lists whose items are the entries errors are located by (a list document's items are, too).
+ENTRY_LISTS = ("entries", "games", "models", "model_deployments", "tokenizer_configs")
 # Keys that name a list entry, in the order they are tried (HELM, clembench, eval and games files).
 NAME_KEYS = ("name", "model_name", "description", "game", "game_name")
 _TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number", "boolean": "true or false",
@@ -119,6 +121,8 @@ def _error(error: ValidationError, document: Any, file: str | Path | None, entry
     fields: list[Any] = path
     if entry is None:
         entry, fields = _locate(document, path, named)
+        if entry is not None and not fields and error.validator != "required" and len(path) > 1:
+            fields = [path[-2]]  # an entry wrong as a whole: the field is the list holding it
     message = _message(error)
     expected: Any = error.validator_value
     instance: Any = error.instance
@@ -143,7 +147,8 @@ def _locate(document: Any, path: list[Any], named: Sequence[str]) -> tuple[str |
         return f"{path[0]}.{path[1]}", path[2:]
     container = document
     for depth, part in enumerate(path):
-        if isinstance(part, int) and isinstance(container, list):
+        parent = path[depth - 1] if depth else None
+        if isinstance(part, int) and isinstance(container, list) and (depth == 0 or parent in ENTRY_LISTS):
             item = container[part]
             name = item if isinstance(item, str) else next(
                 (item[k] for k in NAME_KEYS if isinstance(item, dict) and isinstance(item.get(k), str)), None)
