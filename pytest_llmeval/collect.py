@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 
 from pytest_llmeval.errors import ConfigError, LLMEvalError, UserModelError
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.options import pick_limit
 from pytest_llmeval.runspec import Description, expand_description
+from pytest_llmeval.validation.eval_schemas import EVAL_FILE
+from pytest_llmeval.validation.validator import check, read_document
 
 if TYPE_CHECKING:
     from pytest_llmeval.extensions import Registries
@@ -47,37 +48,19 @@ def read_entries(path: Path, registries: Registries) -> list[RunEntry]:
     Its ``scenarios:`` section (user-defined scenarios) is registered first, into the collecting
     session's ``registries``, so two files of one session cannot declare the same name.
     """
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"is not valid YAML (run_specs.conf is read as YAML flow syntax): {exc}",
-                          file=path) from exc
-    if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
-        raise ConfigError("must be a mapping with an 'entries' list", file=path, field="entries")
+    document = read_document(path, "yaml", " (run_specs.conf is read as YAML flow syntax)")
+    check(document, EVAL_FILE, path, named=("scenarios",))
     if document.get("scenarios") is not None:
         from pytest_llmeval.scenarios.custom import register_yaml_scenarios
 
         register_yaml_scenarios(path, document["scenarios"], registries)
     entries: list[RunEntry] = []
     for index, raw in enumerate(document["entries"]):
-        where = {"file": path, "entry": f"#{index}"}
         if isinstance(raw, str):
             raw = {"description": raw}
-        if not isinstance(raw, dict) or not isinstance(raw.get("description"), str):
-            raise ConfigError("needs a 'description' string such as 'mmlu:subject=anatomy'",
-                              field="description", **where)  # type: ignore[arg-type]
-        where["entry"] = f"#{index} ({raw['description']!r})"
-        unknown = set(raw) - {"description", "priority", "gates", "groups", "expand", "max_eval_instances"}
-        if unknown:
-            raise ConfigError(f"unknown key(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0],
-                              **where)  # type: ignore[arg-type]
+        where = {"file": path, "entry": f"#{index} ({raw['description']!r})"}
         priority = raw.get("priority")
-        if priority is not None and not isinstance(priority, int):
-            raise ConfigError("must be a whole number", field="priority", **where)  # type: ignore[arg-type]
         limit = raw.get("max_eval_instances")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise ConfigError("must be a whole number of at least 1", field="max_eval_instances",
-                              **where)  # type: ignore[arg-type]
         gates_raw = raw.get("gates") or []
         if isinstance(gates_raw, str):
             gates_raw = [gates_raw]
@@ -88,9 +71,6 @@ def read_entries(path: Path, registries: Registries) -> list[RunEntry]:
             raise exc.located(field="description", **where) from None  # type: ignore[arg-type]
         # One entry may stand for several runs: `expand: {key: [values]}` and `subject=all`.
         expand = raw.get("expand")
-        if expand is not None and not isinstance(expand, dict):
-            raise ConfigError("must map argument names to lists of values, like {max_train_instances: [0, 5]}",
-                              field="expand", **where)  # type: ignore[arg-type]
         try:
             descriptions = expand_description(description, expand, registries)
         except ConfigError as exc:

@@ -51,3 +51,7 @@ class UserModelError(ClientError):
     """A user's own model code (a Python-callable client) raised, or returned something
     unusable. The message is one line naming the deployment; the user's traceback, when
     there is one, is the ``__cause__``, shown under ``-v``."""
+
+
+class ConfigWarning(UserWarning):
+    """A key a user's file has that its format does not know: ignored, with the closest known key."""

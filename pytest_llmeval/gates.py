@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import operator
 import re
 from collections.abc import Callable
@@ -14,6 +15,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
 }
 _GATE = re.compile(r"^\s*([A-Za-z_][\w.]*)(?:@(\w+))?\s*(>=|<=|==|>|<)\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
+SPLITS = ("train", "valid", "test")  # HELM's split names, the only ones a stat can carry
 _FAIL_UNDER = re.compile(r"^\s*([A-Za-z_][\w.]*)(?:@(\w+))?\s*=\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
 
 # Metrics where a smaller value is better (costs, failures); the rest are scores, higher is better.
@@ -50,7 +52,7 @@ class Gate:
             value = float(bound)
         except ValueError:  # the pattern admits "0.2.5" and "."
             raise ConfigError(f"gate {text!r}: {bound!r} is not a number", field="gates") from None
-        return cls(metric, op, value, split)
+        return cls(metric, op, value, _known_split(split, text))
 
     @classmethod
     def fail_under(cls, text: str) -> Gate:
@@ -66,11 +68,15 @@ class Gate:
             value = float(bound)
         except ValueError:
             raise ConfigError(f"gate {text!r}: {bound!r} is not a number", field="gates") from None
-        return cls(metric, "<=" if lower_is_better(metric) else ">=", value, split)
+        return cls(metric, "<=" if lower_is_better(metric) else ">=", value, _known_split(split, text))
 
     def check(self, stats: list[Stat]) -> str | None:
         """None when the gate holds, else a message naming metric, value and bound."""
         stat = pick_stat(stats, self.metric, self.split)
+        on_other_splits = sorted({str(s.name.split) for s in stats if s.name.name == self.metric} - {self.split})
+        if (stat is None or stat.mean is None) and self.split is not None and on_other_splits:
+            return (f"gate {self}: metric {self.metric!r} was not computed on split {self.split!r} "
+                    f"(only on: {', '.join(on_other_splits)})")
         if stat is None or stat.mean is None:
             available = sorted({s.name.name for s in stats})
             return f"gate {self}: metric {self.metric!r} was not computed (available: {', '.join(available)})"
@@ -82,6 +88,15 @@ class Gate:
     def __str__(self) -> str:
         split = f"@{self.split}" if self.split else ""
         return f"{self.metric}{split} {self.op} {self.bound:g}"
+
+
+def _known_split(split: str | None, text: str) -> str | None:
+    if split is None or split in SPLITS:
+        return split
+    close = difflib.get_close_matches(split, SPLITS, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    raise ConfigError(f"gate {text!r}: unknown split {split!r} (splits are {', '.join(SPLITS)}){hint}",
+                      field="gates")
 
 
 def pick_stat(stats: list[Stat], metric: str, split: str | None = None) -> Stat | None:

@@ -16,7 +16,7 @@ import yaml
 from pytest_llmeval import Instance, Reference, register_scenario, scenario
 from pytest_llmeval.builtins import builtin_registries
 from pytest_llmeval.clients.python_callable import CallableClient
-from pytest_llmeval.errors import ConfigError, DataNotFoundError
+from pytest_llmeval.errors import ConfigError, ConfigWarning, DataNotFoundError
 from pytest_llmeval.extensions import Registries
 from pytest_llmeval.pipeline import execute
 from pytest_llmeval.requests import Request
@@ -207,7 +207,6 @@ def test_bad_rows_are_named(tmp_path: Path, csv_text: str, field: str, text: str
     ({"data": "x.csv", "input": "q", "answer": "z"}, "answer", "answer goes with choices"),
     ({"data": "x.xlsx", "input": "q", "references": "a"}, "data.format", "cannot tell the format"),
     ({"data": {"uri": "x.csv", "sha256": "123"}, "input": "q", "references": "a"}, "data.sha256", "SHA-256"),
-    ({"data": {"uri": "x.csv", "bucket": "b"}, "input": "q", "references": "a"}, "data.bucket", "unknown key"),
     ({"data": "x.csv", "input": "q", "references": "a", "adapter": "ranking"}, "adapter", "not an adapter"),
     ({"data": "x.csv", "input": "q", "references": "a", "adapter": "multiple_choice_joint"}, "adapter",
      "needs choices"),
@@ -215,7 +214,6 @@ def test_bad_rows_are_named(tmp_path: Path, csv_text: str, field: str, text: str
     ({"data": "x.csv", "input": "q", "references": "a", "max_tokens": "many"}, "max_tokens", "whole number"),
     ({"data": "x.csv", "input": "q", "references": "a", "stop": "comma"}, "stop", "use one of"),
     ({"data": "x.csv", "input": "q", "references": "a", "answer_format": "roman"}, "answer_format", "use one of"),
-    ({"data": "x.csv", "input": "q", "references": "a", "refrences": "a"}, "refrences", "unknown key"),
     ({"data": "x.csv", "input": "q", "references": "a", "instructions": 3}, "instructions", "not a string"),
 ])
 def test_definition_errors_name_file_scenario_and_field(tmp_path: Path, definition: dict[str, Any], field: str,
@@ -227,6 +225,23 @@ def test_definition_errors_name_file_scenario_and_field(tmp_path: Path, definiti
     assert (error.file, error.entry, error.field) == (str(eval_file), "scenarios.bad", field)
     assert text in error.message
     assert "bad" not in registries.scenarios
+
+
+@pytest.mark.parametrize(("definition", "field", "hint"), [
+    ({"data": {"uri": "x.csv", "bucket": "b"}, "input": "q", "references": "a"}, "data.bucket", "(known keys: uri,"),
+    ({"data": "x.csv", "input": "q", "references": "a", "refrences": "a"}, "refrences", ": did you mean references?"),
+    ({"data": "x.csv", "input": "q", "references": "a", "tag": ["x"]}, "tag", ": did you mean tags?"),
+])
+def test_unknown_keys_warn_naming_file_scenario_and_field(tmp_path: Path, definition: dict[str, Any], field: str,
+                                                         hint: str, registries: Registries) -> None:
+    eval_file = tmp_path / "eval_typo.yaml"
+    with pytest.warns(ConfigWarning) as record:
+        register_yaml_scenarios(eval_file, {"typo": definition}, registries)
+    (warning,) = [str(w.message) for w in record]
+    assert warning.startswith(f"file {eval_file}, entry scenarios.typo, field {field}: unknown key ")
+    assert hint in warning
+    assert "typo" in registries.scenarios  # the rest of the definition is valid: it is declared
+
 
 
 def test_names_cannot_shadow_builtins_or_each_other(tmp_path: Path) -> None:

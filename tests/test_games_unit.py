@@ -11,7 +11,7 @@ import pytest
 
 from pytest_llmeval.clients.cache import CachingClient
 from pytest_llmeval.clients.python_callable import CallableClient
-from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.errors import ConfigError, ConfigWarning
 from pytest_llmeval.games import (
     ChatTokenCounter,
     DialogueGameMaster,
@@ -366,8 +366,10 @@ def test_bad_clemgame_json_names_file_entry_and_field(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         read_spec_file(path)
     assert str(info.value).startswith(f"file {path}, entry #0 ('g'), field players:")
-    path.write_text(json.dumps({"game_name": "g", "master": "M", "colour": 1}))
-    with pytest.raises(ConfigError, match="field colour: unknown key"):
+    path.write_text(json.dumps({"game_name": "g", "master": "M", "colour": 1, "max_token": 5}))
+    with pytest.warns(ConfigWarning, match="field colour: unknown key colour is ignored"):
+        read_spec_file(path)
+    with pytest.warns(ConfigWarning, match="field max_token: .* did you mean max_tokens?"):
         read_spec_file(path)
 
 

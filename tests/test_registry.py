@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.errors import ConfigError, ConfigWarning
 from pytest_llmeval.registry import DEFAULT_MODEL, Registry
 from pytest_llmeval.registry.loader import _parse_context_size, unifies
 
@@ -115,12 +115,22 @@ def test_missing_field(tmp_path: Path) -> None:
     assert error.field == "client_spec"
 
 
+def test_nested_unknown_key_warns_with_the_closest_key(tmp_path: Path) -> None:
+    folder = _prod_env(tmp_path, model_deployments__yaml=(
+        "model_deployments:\n  - name: my/model\n    client_spec: {class_name: x, argz: {}}\n"))
+    with pytest.warns(ConfigWarning) as record:
+        Registry.load(folder)
+    (warning,) = [str(w.message) for w in record]
+    where = f"file {folder / 'model_deployments.yaml'}, entry #0 ('my/model'), field client_spec.argz:"
+    assert warning.startswith(where)
+    assert warning.endswith("did you mean args?")
+
+
 def test_nested_field(tmp_path: Path) -> None:
     error = _load_error(tmp_path, model_deployments__yaml=(
-        "model_deployments:\n  - name: my/model\n    client_spec: {class_name: x, argz: {}}\n"))
-    assert error.entry == "#0 ('my/model')"
-    assert error.field is not None and error.field.startswith("client_spec")
-    assert "argz" in str(error)
+        "model_deployments:\n  - name: my/model\n    client_spec: {class_name: x, args: [1]}\n"))
+    assert (error.entry, error.field) == ("#0 ('my/model')", "client_spec.args")
+    assert "[1] is not a mapping" in str(error)
 
 
 def test_invalid_yaml(tmp_path: Path) -> None:

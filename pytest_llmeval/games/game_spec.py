@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.validation.game_schemas import GAME_SPECS
+from pytest_llmeval.validation.validator import check, read_document
 
 SPEC_FILE = "clemgame.json"
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
-_SPEC_KEYS = {"game_name", "description", "main_game", "players", "image", "languages", "benchmark", "regression",
-              "roles", "instances", "master", "scorer", "max_tokens", "max_requests"}
 
 
 @dataclass(frozen=True)
@@ -113,33 +113,16 @@ def _players(value: Any) -> int | None:
 
 def read_spec_file(path: Path, source: str = "built-in") -> list[GameSpec]:
     """The specs in one ``clemgame.json``; each problem names the file, the entry and the field."""
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise ConfigError(f"is not valid JSON: {exc}", file=path) from None
+    raw = read_document(path, "json")
     entries = raw if isinstance(raw, list) else [raw]
+    check(entries, GAME_SPECS, path)
     specs = []
     for index, entry in enumerate(entries):
-        where: dict[str, Any] = {"file": path, "entry": f"#{index}"}
-        if not isinstance(entry, dict) or not isinstance(entry.get("game_name"), str) or not entry["game_name"]:
-            raise ConfigError("needs a 'game_name' string", field="game_name", **where)
-        where["entry"] = f"#{index} ({entry['game_name']!r})"
-        unknown = set(entry) - _SPEC_KEYS
-        if unknown:
-            raise ConfigError(f"unknown key(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0], **where)
+        where: dict[str, Any] = {"file": path, "entry": f"#{index} ({entry['game_name']!r})"}
         players = _players(entry.get("players", 1))
         if players is None:
             raise ConfigError(f"must be a number of players or 'one'/'two', not {entry.get('players')!r}",
                               field="players", **where)
-        for key in ("master", "scorer", "instances", "description"):
-            if key in entry and not isinstance(entry[key], str):
-                raise ConfigError("must be a string", field=key, **where)
-        if not entry.get("master"):
-            raise ConfigError("needs 'master', the class name of the game master in master.py", field="master",
-                              **where)
-        for key in ("max_tokens", "max_requests"):
-            if key in entry and (not isinstance(entry[key], int) or isinstance(entry[key], bool) or entry[key] < 1):
-                raise ConfigError("must be a whole number of at least 1", field=key, **where)
         specs.append(GameSpec(
             game_name=entry["game_name"], game_path=path.parent, players=players, master=entry["master"],
             scorer=entry.get("scorer"), instances=entry.get("instances", "instances"),

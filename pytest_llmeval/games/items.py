@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-import yaml
 
 from pytest_llmeval.collect import GateFailure, LLMEvalItem
 from pytest_llmeval.errors import ConfigError, LLMEvalError
@@ -36,6 +35,8 @@ from pytest_llmeval.games.player_models import HandleModel, PlayerModel, Scripte
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.options import pick_limit
 from pytest_llmeval.report.helm_output import run_dir
+from pytest_llmeval.validation.game_schemas import GAMES_FILE
+from pytest_llmeval.validation.validator import check, read_document
 
 if TYPE_CHECKING:
     from pytest_llmeval.session import LLMEvalSession
@@ -44,7 +45,6 @@ log = logging.getLogger("pytest_llmeval.games")
 
 GAMES_FILE_PATTERNS = ("games*.yaml", "games*.yml", "*.games.yaml", "*.games.yml")
 RESULTS = "results"
-_ENTRY_KEYS = {"game", "experiments", "gates", "max_episodes"}
 
 
 # --- games files -------------------------------------------------------------------------------
@@ -65,35 +65,22 @@ def is_games_file(path: Path) -> bool:
 
 def read_games_file(path: Path) -> tuple[list[GameEntry], list[Path]]:
     """The entries and the extra game folders (``game_dirs``) of a games file."""
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"is not valid YAML: {exc}", file=path) from exc
-    if not isinstance(document, dict) or not isinstance(document.get("games"), list):
-        raise ConfigError("must be a mapping with a 'games' list", file=path, field="games")
-    dirs = document.get("game_dirs") or []
-    if not isinstance(dirs, list) or not all(isinstance(d, str) for d in dirs):
-        raise ConfigError("must be a list of folders", file=path, field="game_dirs")
+    document = read_document(path, "yaml")
+    check(document, GAMES_FILE, path)
+    dirs = [(path.parent / d).resolve() for d in document.get("game_dirs") or []]
+    for index, folder in enumerate(dirs):
+        if not folder.is_dir():
+            raise ConfigError(f"{document['game_dirs'][index]!r} is not a folder (looked for {folder})", file=path,
+                              field=f"game_dirs.{index}")
     entries = []
     for index, raw in enumerate(document["games"]):
-        where: dict[str, Any] = {"file": path, "entry": f"#{index}"}
         if isinstance(raw, str):
             raw = {"game": raw}
-        if not isinstance(raw, dict) or not isinstance(raw.get("game"), str):
-            raise ConfigError("needs a 'game' name such as 'taboo'", field="game", **where)
-        where["entry"] = f"#{index} ({raw['game']!r})"
-        unknown = set(raw) - _ENTRY_KEYS
-        if unknown:
-            raise ConfigError(f"unknown key(s): {', '.join(sorted(unknown))}", field=sorted(unknown)[0], **where)
+        where: dict[str, Any] = {"file": path, "entry": f"#{index} ({raw['game']!r})"}
         experiments = raw.get("experiments")
         if isinstance(experiments, str):
             experiments = [experiments]
-        if experiments is not None and not (isinstance(experiments, list)
-                                            and all(isinstance(e, str) for e in experiments)):
-            raise ConfigError("must be a list of experiment names", field="experiments", **where)
         limit = raw.get("max_episodes")
-        if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
-            raise ConfigError("must be a whole number of at least 1", field="max_episodes", **where)
         gates_raw = raw.get("gates") or []
         if isinstance(gates_raw, str):
             gates_raw = [gates_raw]
@@ -102,7 +89,7 @@ def read_games_file(path: Path) -> tuple[list[GameEntry], list[Path]]:
         except ConfigError as exc:
             raise exc.located(**where) from None
         entries.append(GameEntry(raw["game"], tuple(experiments) if experiments else None, gates, limit, index))
-    return entries, [(path.parent / d).resolve() for d in dirs]
+    return entries, dirs
 
 
 def game_folders(rootdir: Path, *near: Path) -> list[Path]:

@@ -7,18 +7,14 @@ any problem is raised as one :class:`ConfigError` naming the file, the entry and
 
 from __future__ import annotations
 
-import datetime
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-import yaml
-
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.registry import schemas
 from pytest_llmeval.registry.entries import ModelDeployment, ModelMetadata, ObjectSpec, TokenizerConfig
+from pytest_llmeval.validation import registry_schemas as schemas
+from pytest_llmeval.validation.validator import check, read_document
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "registries"
 
@@ -43,58 +39,12 @@ CLEMBENCH_CHAT_KEYS = (
 
 def read_structured(path: Path) -> Any:
     """Parse a YAML or JSON file, turning syntax errors into a :class:`ConfigError`."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"cannot be read ({exc.strerror})", file=path) from exc
-    try:
-        return json.loads(text) if path.suffix == ".json" else _dates_as_text(yaml.safe_load(text))
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"is not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}",
-                          file=path) from exc
-
-
-def _dates_as_text(value: Any) -> Any:
-    """YAML reads ``2024-07-18`` as a date; HELM's files mean the string."""
-    if isinstance(value, dict):
-        return {k: _dates_as_text(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_dates_as_text(v) for v in value]
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return value
+    return read_document(path)
 
 
 def validate(document: Any, schema: dict[str, Any], path: Path) -> None:
     """Raise the first schema violation as a :class:`ConfigError` with entry and field."""
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(document), key=lambda e: list(map(str, e.absolute_path)))
-    if not errors:
-        return
-    error = errors[0]
-    location = list(error.absolute_path)
-    entry, field_parts = None, location
-    # Locate the list entry (by its name where it has one) and the field below it.
-    for i, part in enumerate(location):
-        if isinstance(part, int):
-            container = document
-            for step in location[:i]:
-                container = container[step]
-            item = container[part]
-            name = item.get("name") or item.get("model_name") if isinstance(item, dict) else None
-            entry = f"#{part} ({name!r})" if name else f"#{part}"
-            field_parts = location[i + 1:]
-            break
-    if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        field_parts = [*field_parts, missing]
-        message = "is required but missing"
-    elif error.validator == "additionalProperties":
-        message = error.message
-    else:
-        message = error.message
-    field_name = ".".join(str(p) for p in field_parts) or None
-    raise ConfigError(message, file=path, entry=entry, field=field_name)
+    check(document, schema, path)
 
 
 def _object_spec(raw: dict[str, Any]) -> ObjectSpec:
@@ -151,6 +101,8 @@ def load_clembench(path: Path) -> list[tuple[dict[str, Any], ModelDeployment]]:
     out = []
     for index, raw in enumerate(document):
         backend = raw["backend"]
+        # An unknown backend is reported when the entry is selected (see check_backend):
+        # clembench's own registry lists backends this plugin does not serve.
         class_name = CLEMBENCH_BACKENDS.get(backend, f"clembench backend {backend!r}")
         args: dict[str, Any] = {}
         if backend == "huggingface_local":
@@ -165,7 +117,7 @@ def load_clembench(path: Path) -> list[tuple[dict[str, Any], ModelDeployment]]:
         try:
             context = _parse_context_size(raw.get("context_size"))
         except ValueError:
-            raise ConfigError(f"{raw['context_size']!r} is not a size such as 4096 or \"128k\"", file=path,
+            raise ConfigError(f"{raw['context_size']!r} is not a size such as 4096, \"128k\" or \"1M\"", file=path,
                               entry=f"#{index} ({raw['model_name']!r})", field="context_size") from None
         out.append((raw, ModelDeployment(
             name=raw["model_name"], model_name=raw["model_name"],
@@ -175,15 +127,23 @@ def load_clembench(path: Path) -> list[tuple[dict[str, Any], ModelDeployment]]:
     return out
 
 
+def check_backend(raw: dict[str, Any], deployment: ModelDeployment) -> None:
+    """A selected clembench entry needs a backend this plugin serves; the error names ``backend``."""
+    if raw["backend"] not in CLEMBENCH_BACKENDS:
+        raise ConfigError(f"unknown backend {raw['backend']!r}; served backends: {', '.join(CLEMBENCH_BACKENDS)}",
+                          file=deployment.source, entry=raw["model_name"], field="backend")
+
+
 def _parse_context_size(value: Any) -> int | None:
-    """clembench writes context sizes as ``4096`` or ``"128k"``."""
-    if value is None:
+    """clembench writes context sizes as ``4096``, ``"128k"`` or ``"4M"`` (``""``: unknown)."""
+    if value is None or value == "":
         return None
-    if isinstance(value, int):
+    if isinstance(value, int) and not isinstance(value, bool):
         return value
     text = str(value).strip().lower()
-    if text.endswith("k"):
-        return int(float(text[:-1]) * 1024)
+    for suffix, factor in (("k", 1024), ("m", 1024 * 1024)):
+        if text.endswith(suffix):
+            return int(float(text[:-1]) * factor)
     return int(text)
 
 

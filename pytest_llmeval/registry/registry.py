@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +32,27 @@ class Registry:
         directories = [builtin_dir] + ([local_path] if local_path is not None else [])
         for path in loader.registry_files(directories):
             registry._add_file(path)
+        registry._check_tokenizer_names()
         return registry
+
+    def _check_tokenizer_names(self) -> None:
+        """A ``tokenizer_name`` must name a tokenizer config, unless the client brings its own.
+
+        A local Hugging Face deployment (also HELM's ``huggingface/...`` entries) tokenizes with
+        its checkpoint's tokenizer when no config names it; any other client has no tokenizer.
+        """
+        from pytest_llmeval.clients.factory import HF, backend_of
+
+        for deployment in self.deployments.values():
+            name = deployment.tokenizer_name
+            if not name or name in self.tokenizers:
+                continue
+            if backend_of(deployment) == HF:
+                continue
+            close = difflib.get_close_matches(name, list(self.tokenizers), n=1)
+            hint = f"; did you mean {close[0]}?" if close else " (add it to tokenizer_configs.yaml)"
+            raise ConfigError(f"no tokenizer config defines {name!r}{hint}", file=deployment.source,
+                              entry=deployment.name, field="tokenizer_name")
 
     def _add_file(self, path: Path) -> None:
         if path.name == loader.METADATA_FILE:
@@ -55,6 +76,7 @@ class Registry:
                 return deployment
         for raw, deployment in self.clembench:
             if raw["model_name"] == name:
+                loader.check_backend(raw, deployment)
                 return deployment
         if name.lstrip().startswith("{"):
             return self._clembench_spec(name)
@@ -76,6 +98,7 @@ class Registry:
                               field="--llmeval-models") from exc
         for raw, deployment in self.clembench:
             if loader.unifies(spec, raw):
+                loader.check_backend(raw, deployment)
                 return deployment
         raise ConfigError(f"no clembench registry entry unifies with {text}", field="--llmeval-models")
 
@@ -112,8 +135,10 @@ class Registry:
     def _expand(self, item: str) -> list[str]:
         if item.startswith("{"):
             return [self._clembench_spec(item).name]
-        if item in self.deployments or any(raw["model_name"] == item for raw, _ in self.clembench):
+        if item in self.deployments:
             return [item]
+        if any(raw["model_name"] == item for raw, _ in self.clembench):
+            return [self.deployment(item).name]  # checks that its backend is served
         by_model = [d.name for d in self.deployments.values() if d.model_name == item and not d.deprecated]
         if by_model:
             return by_model[:1]

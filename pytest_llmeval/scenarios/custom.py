@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -30,6 +31,7 @@ from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, ADAPT_MULTIPL
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
 from pytest_llmeval.runspec import Description, RunSpec
 from pytest_llmeval.scenarios.data import DataLocator, DataSource, FetchedData
+from pytest_llmeval.scenarios.jsonl import parse_lines
 from pytest_llmeval.scenarios.registration import (
     SETTING_FIELDS,
     ScenarioSettings,
@@ -39,13 +41,13 @@ from pytest_llmeval.scenarios.registration import (
 )
 from pytest_llmeval.scenarios.row_instances import ANSWER_FORMATS, RecordError, make_instance, split_of
 from pytest_llmeval.scenarios.scenario import TEST_SPLIT, TRAIN_SPLIT, Instance, Scenario, with_ids
+from pytest_llmeval.validation.eval_schemas import CUSTOM_SCENARIO
+from pytest_llmeval.validation.validator import check
 
 if TYPE_CHECKING:
     from pytest_llmeval.extensions import Registries
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json"}
-DATA_KEYS = ("uri", "sha256", "member", "storage_options", "mirror_path", "format", "columns")
-MAPPING_KEYS = ("data", "train_data", "split_column", "input", "choices", "answer", "answer_format", "references")
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,10 @@ class TableScenarioDefinition:
         self._check_columns(columns, fetched.origin, field)
         instances = []
         for number, row in enumerate(rows, 1):
+            bad = _control_character(row)
+            if bad is not None:
+                raise self.error(f"row {number} of {fetched.origin}, column {bad[0]!r}: control character "
+                                 f"U+{ord(bad[1]):04X} in the cell (only tab and newline may appear)", field)
             try:
                 instances.append(self._instance(row, split))
             except RecordError as exc:
@@ -193,12 +199,10 @@ def read_table(fetched: FetchedData, table: TableData, error: Any) -> tuple[list
         return _read_csv(text, table, fetched.origin, error)
     records: list[Any] = []
     if table.format == "jsonl":
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except ValueError as exc:
-                    raise error(f"line {number} of {fetched.origin} is not JSON ({exc})") from None
+        try:
+            records = [record for _, record in parse_lines(text, fetched.origin)]
+        except ConfigError as exc:
+            raise error(f"{exc.entry} of {fetched.origin} is not JSON ({exc.message})") from None
     else:
         try:
             loaded = json.loads(text)
@@ -237,6 +241,29 @@ def _read_csv(text: str, table: TableData, origin: str, error: Any) -> tuple[lis
     return columns, rows
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _control_character(row: Mapping[str, Any]) -> tuple[str, str] | None:
+    """The first (column, character) holding a control character other than tab, newline or CR."""
+    for column, value in row.items():
+        for text in _texts(value):
+            found = _CONTROL.search(text)
+            if found:
+                return str(column), found.group()
+    return None
+
+
+def _texts(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in _texts(v)]
+    if isinstance(value, list):
+        return [t for v in value for t in _texts(v)]
+    return []
+
+
 def _has_path(columns: list[str], column: str) -> bool:
     """``answers.text`` reaches into a JSON object column ``answers``."""
     return "." in column and column.split(".", 1)[0] in columns
@@ -266,18 +293,7 @@ def _cell(row: Mapping[str, Any], column: str, field: str) -> Any:
 def _table(raw: Any, field: str, base: Path) -> TableData:
     if isinstance(raw, str):
         raw = {"uri": raw}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{raw!r} is neither a path/URI nor a mapping with uri", field=field)
-    unknown = sorted(set(raw) - set(DATA_KEYS))
-    if unknown:
-        raise ConfigError(f"unknown key {unknown[0]!r}; data takes {', '.join(DATA_KEYS)}",
-                          field=f"{field}.{unknown[0]}")
     options = raw.get("storage_options", {})
-    if not isinstance(options, dict):
-        raise ConfigError(f"{options!r} is not a mapping", field=f"{field}.storage_options")
-    for key in ("uri", "sha256", "member", "mirror_path", "format"):
-        if key in raw and not isinstance(raw[key], str):
-            raise ConfigError(f"{raw[key]!r} is not a string (quote it in YAML)", field=f"{field}.{key}")
     try:
         source = DataSource(uri=raw.get("uri", ""), sha256=raw.get("sha256"), member=raw.get("member"),
                             storage_options=options, mirror_path=raw.get("mirror_path"))
@@ -293,20 +309,15 @@ def _table(raw: Any, field: str, base: Path) -> TableData:
         raise ConfigError(f"{what}; set format to one of csv, tsv, jsonl, json", field=f"{field}.format")
     columns = raw.get("columns")
     if columns is not None:
-        if fmt not in ("csv", "tsv") or not isinstance(columns, list) or not columns \
-                or not all(isinstance(c, str) and c for c in columns):
+        if fmt not in ("csv", "tsv"):
             raise ConfigError("columns names the columns of a CSV/TSV without a header: a list of names",
                               field=f"{field}.columns")
         columns = tuple(columns)
     return TableData(source, fmt, columns)
 
 
-def _column_list(value: Any, field: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return (value,)
-    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
-        return tuple(value)
-    raise ConfigError(f"{value!r} is not a column name or a list of column names", field=field)
+def _column_list(value: str | list[str]) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def parse_definition(name: Any, raw: Any, file: Path, registries: Registries) -> TableScenarioDefinition:
@@ -314,12 +325,10 @@ def parse_definition(name: Any, raw: Any, file: Path, registries: Registries) ->
     entry = f"scenarios.{name}"
     try:
         check_name(name)
-        if not isinstance(raw, dict):
-            raise ConfigError("must be a mapping with data, input and choices/answer or references")
-        unknown = sorted(set(raw) - set(MAPPING_KEYS) - set(SETTING_FIELDS))
-        if unknown:
-            raise ConfigError(f"unknown key {unknown[0]!r}; a scenario takes {', '.join(MAPPING_KEYS)} and "
-                              f"{', '.join(SETTING_FIELDS)}", field=unknown[0])
+    except ConfigError as exc:
+        raise exc.located(file=file, entry=entry) from None
+    check(raw, CUSTOM_SCENARIO, file, entry=entry)
+    try:
         if "data" not in raw:
             raise ConfigError("needs data: a path or URI of a CSV/JSONL file", field="data")
         base = file.parent
@@ -346,7 +355,7 @@ def parse_definition(name: Any, raw: Any, file: Path, registries: Registries) ->
         elif "answer" in raw and "references" not in raw:
             raise ConfigError("answer goes with choices; for generation name the answer column(s) in "
                               "references", field="answer")
-        references = _column_list(raw["references"], "references") if "references" in raw else ()
+        references = _column_list(raw["references"]) if "references" in raw else ()
         if choices is None and not references:
             raise ConfigError("needs references (generation) or choices and answer (multiple choice)",
                               field="references")
@@ -354,8 +363,6 @@ def parse_definition(name: Any, raw: Any, file: Path, registries: Registries) ->
         if answer_format not in ANSWER_FORMATS:
             raise ConfigError(f"{answer_format!r}: use one of {', '.join(ANSWER_FORMATS)}", field="answer_format")
         split_column = raw.get("split_column")
-        if split_column is not None and (not isinstance(split_column, str) or not split_column):
-            raise ConfigError(f"{split_column!r} is not a column name", field="split_column")
         settings = ScenarioSettings.parse(
             {k: v for k, v in raw.items() if k in SETTING_FIELDS},
             ADAPT_MULTIPLE_CHOICE_JOINT if choices is not None else ADAPT_GENERATION, registries=registries)

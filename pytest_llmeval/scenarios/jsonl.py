@@ -8,6 +8,23 @@ from typing import Any
 from pytest_llmeval.errors import ConfigError
 
 
+def parse_lines(text: str, origin: str) -> list[tuple[int, Any]]:
+    """``(line number, value)`` for each non-blank line of JSON-lines text.
+
+    Lines end at ``\n`` only (``\r\n`` too), never at the other characters ``splitlines``
+    breaks on: a JSON string may hold U+2028 or U+0085 as they are.
+    """
+    values: list[tuple[int, Any]] = []
+    for number, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            values.append((number, json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"not valid JSON ({exc.msg})", file=origin, entry=f"line {number}") from None
+    return values
+
+
 def read_jsonl(content: bytes, origin: str) -> list[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for each non-blank line, so later checks can name the line."""
     rows: list[tuple[int, dict[str, Any]]] = []
@@ -15,13 +32,7 @@ def read_jsonl(content: bytes, origin: str) -> list[tuple[int, dict[str, Any]]]:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", file=origin) from None
-    for number, line in enumerate(text.split("\n"), 1):  # not splitlines: JSON text may hold U+2028
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"not valid JSON ({exc.msg})", file=origin, entry=f"line {number}") from None
+    for number, row in parse_lines(text, origin):
         if not isinstance(row, dict):
             raise ConfigError(f"expected a JSON object, got {type(row).__name__}", file=origin,
                               entry=f"line {number}")

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, ADAPT_MULTIPLE_CHOICE_JOINT, AdapterSpec
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.runspec import Description, RunSpec, multiple_choice_joint
+from pytest_llmeval.validation.eval_schemas import SETTINGS
+from pytest_llmeval.validation.validator import check
 
 if TYPE_CHECKING:
     from pytest_llmeval.extensions import Registries
@@ -65,32 +67,17 @@ class ScenarioSettings:
         if unknown:
             raise ConfigError(f"unknown setting {unknown[0]!r}; settings are: {', '.join(SETTING_FIELDS)}",
                               field=unknown[0])
+        # Types by schema (decorator keywords may be tuples); the names below need the plugin's tables.
+        check({k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()}, SETTINGS, None)
         adapter = raw.get("adapter", default_adapter)
         if not isinstance(adapter, str) or adapter not in registries.adapters:
             raise ConfigError(f"{adapter!r} is not an adapter; use one of: {', '.join(registries.adapters)}",
                               field="adapter")
         base = registries.adapters[adapter]()
-        changes: dict[str, Any] = {}
-        for key in _TEXT_FIELDS:
-            if key in raw:
-                changes[key] = _text(raw[key], key)
-        for key in _COUNT_FIELDS:
-            if key in raw:
-                value = raw[key]
-                if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key != "max_train_instances"
-                                                                                     else 0):
-                    raise ConfigError(f"{value!r} is not a whole number >= {0 if key == 'max_train_instances' else 1}",
-                                      field=key)
-                changes[key] = value
+        changes: dict[str, Any] = {key: raw[key] for key in (*_TEXT_FIELDS, *_COUNT_FIELDS, "sample_train")
+                                   if key in raw}
         if "temperature" in raw:
-            value = raw["temperature"]
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ConfigError(f"{value!r} is not a number >= 0", field="temperature")
-            changes["temperature"] = float(value)
-        if "sample_train" in raw:
-            if not isinstance(raw["sample_train"], bool):
-                raise ConfigError(f"{raw['sample_train']!r} is not true or false", field="sample_train")
-            changes["sample_train"] = raw["sample_train"]
+            changes["temperature"] = float(raw["temperature"])
         if "stop" in raw:
             changes["stop_sequences"] = _stop(raw["stop"])
         metrics = _names(raw.get("metrics", list(DEFAULT_METRICS)), "metrics")
@@ -104,15 +91,9 @@ class ScenarioSettings:
         if main_metric not in metrics:
             raise ConfigError(f"{main_metric!r} is not one of this scenario's metrics ({', '.join(metrics)})",
                               field="main_metric")
-        description = _text(raw.get("description", ""), "description")
+        description = raw.get("description", "")
         tags = _names(raw.get("tags", []), "tags")
         return cls(base.replace(**changes), metrics, main_metric, description, tags)
-
-
-def _text(value: Any, key: str) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{value!r} is not a string (quote it in YAML)", field=key)
-    return value
 
 
 def _names(value: Any, key: str) -> tuple[str, ...]:

@@ -1,0 +1,59 @@
+"""JSON Schemas for games files (``games*.yaml``) and clembench's ``clemgame.json``.
+
+``clemgame.json`` keys are those clembench's own games carry (``main_game``, ``image``,
+``languages``, ``benchmark``, ``regression``, ``roles``) plus the ones this plugin reads.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_AT_LEAST_ONE = {"type": "integer", "minimum": 1, "errorMessage": "must be a whole number of at least 1"}
+_STRING = {"type": "string", "errorMessage": "must be a string"}
+
+GAME_ENTRY: dict[str, Any] = {
+    "type": ["string", "object"],
+    "errorMessage": "needs a 'game' name such as 'taboo'",
+    "required": ["game"],
+    "properties": {
+        "game": {"type": "string", "minLength": 1, "errorMessage": "needs a 'game' name such as 'taboo'"},
+        "experiments": {"type": ["string", "array", "null"], "items": {"type": "string"},
+                        "errorMessage": "must be a list of experiment names"},
+        "gates": {"type": ["string", "array", "null"], "items": {"type": ["string", "number"]},
+                  "errorMessage": "must be a gate such as 'played >= 0.5' or a list of them"},
+        "max_episodes": {**_AT_LEAST_ONE, "type": ["integer", "null"]},
+    },
+    "warnUnknown": True,
+}
+
+GAMES_FILE: dict[str, Any] = {
+    "type": "object",
+    "errorMessage": "must be a mapping with a 'games' list",
+    "required": ["games"],
+    "properties": {
+        "games": {"type": "array", "items": GAME_ENTRY, "errorMessage": "must be a list of games"},
+        "game_dirs": {"type": ["array", "null"], "items": {"type": "string", "minLength": 1},
+                      "errorMessage": "must be a list of folders"},
+    },
+    "warnUnknown": True,
+}
+
+GAME_SPEC: dict[str, Any] = {
+    "type": "object",
+    "errorMessage": "needs a 'game_name' string",
+    "required": ["game_name", "master"],
+    "properties": {
+        "game_name": {"type": "string", "minLength": 1, "errorMessage": "needs a 'game_name' string"},
+        "master": {"type": "string", "minLength": 1,
+                   "errorMessage": "needs 'master', the class name of the game master in master.py"},
+        "players": {"type": ["integer", "string"], "minimum": 1,
+                    "errorMessage": "must be a number of players or 'one'/'two'"},
+        "scorer": _STRING, "instances": _STRING, "description": _STRING,
+        "max_tokens": _AT_LEAST_ONE, "max_requests": _AT_LEAST_ONE,
+        "main_game": {}, "image": {}, "languages": {}, "benchmark": {}, "regression": {}, "roles": {},
+    },
+    "warnUnknown": True,
+}
+
+# A clemgame.json holds one spec or a list of them; the reader checks both as a list.
+GAME_SPECS: dict[str, Any] = {"type": "array", "items": GAME_SPEC}
