@@ -15,16 +15,17 @@ from typing import Any
 
 import pytest
 
+from pytest_llmeval.builtins import builtin_registries
 from pytest_llmeval.collect import read_entries
 from pytest_llmeval.errors import ConfigError, ConfigWarning
+from pytest_llmeval.extensions import Registries
 from pytest_llmeval.games.game_spec import read_spec_file
 from pytest_llmeval.games.items import read_games_file
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.registry import Registry
-from pytest_llmeval.runspec import RUN_SPEC_FUNCTIONS, Description, build_run_spec
+from pytest_llmeval.runspec import Description, build_run_spec
 from pytest_llmeval.scenarios.custom import register_yaml_scenarios
 from pytest_llmeval.scenarios.data import DataLocator
-from pytest_llmeval.scenarios.registration import USER_SCENARIOS
 from tests.projects import letters_project
 
 PEERS = next((p / "shared" / "peers" for p in Path(__file__).resolve().parents if (p / "shared" / "peers").is_dir()),
@@ -32,13 +33,10 @@ PEERS = next((p / "shared" / "peers" for p in Path(__file__).resolve().parents i
 _DEP = "model_deployments:\n  - name: my/model\n    client_spec: {class_name: 'x:Y'}\n"
 
 
-@pytest.fixture(autouse=True)
-def _forget_user_scenarios() -> Any:
-    before = dict(USER_SCENARIOS)
-    yield
-    for name in set(USER_SCENARIOS) - set(before):
-        del USER_SCENARIOS[name]
-        RUN_SPEC_FUNCTIONS.pop(name, None)
+@pytest.fixture
+def registries() -> Registries:
+    """A session's registries: what a test's files declare stays in them."""
+    return builtin_registries()
 
 
 def _one_line(error: BaseException, file: Path, field: str | None, entry: str | None) -> None:
@@ -226,23 +224,24 @@ EVAL_ERRORS = [
 
 
 @pytest.mark.parametrize(("text", "field", "entry"), EVAL_ERRORS)
-def test_eval_file_errors(tmp_path: Path, text: str, field: str | None, entry: str | None) -> None:
+def test_eval_file_errors(tmp_path: Path, registries: Registries, text: str, field: str | None,
+                          entry: str | None) -> None:
     path = tmp_path / "eval_bad.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as excinfo, warnings.catch_warnings():
         warnings.simplefilter("ignore", ConfigWarning)
-        read_entries(path)
+        read_entries(path, registries)
     _one_line(excinfo.value, path, field, entry)
 
 
-def test_eval_file_not_utf8_or_missing(tmp_path: Path) -> None:
+def test_eval_file_not_utf8_or_missing(tmp_path: Path, registries: Registries) -> None:
     path = tmp_path / "eval_binary.yaml"
     path.write_bytes(b"entries:\n  - \xff\xfe\n")
     with pytest.raises(ConfigError) as excinfo:
-        read_entries(path)
+        read_entries(path, registries)
     _one_line(excinfo.value, path, None, None)
     with pytest.raises(ConfigError) as excinfo:
-        read_entries(tmp_path / "eval_gone.yaml")
+        read_entries(tmp_path / "eval_gone.yaml", registries)
     _one_line(excinfo.value, tmp_path / "eval_gone.yaml", None, None)
 
 
@@ -252,11 +251,11 @@ def test_eval_file_not_utf8_or_missing(tmp_path: Path) -> None:
     ("entries:\n  - {description: 'mmlu:subject=anatomy', expnd: {max_train_instances: [0]}}\n", "expnd", "expand"),
     ("entries:\n  - mmlu:subject=anatomy\nscenario: {}\n", "scenario", "scenarios"),
 ])
-def test_eval_file_typos_warn(tmp_path: Path, text: str, field: str, suggestion: str) -> None:
+def test_eval_file_typos_warn(tmp_path: Path, registries: Registries, text: str, field: str, suggestion: str) -> None:
     path = tmp_path / "eval_typo.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.warns(ConfigWarning, match=rf"^file {path}.*field {field}: .*did you mean {suggestion}\?$"):
-        assert read_entries(path)
+        assert read_entries(path, registries)
 
 
 # --- gates on the command line -------------------------------------------------------------------------------
@@ -384,20 +383,21 @@ SCENARIO_ERRORS = [
 
 
 @pytest.mark.parametrize(("definition", "field"), SCENARIO_ERRORS)
-def test_custom_scenario_errors(tmp_path: Path, definition: Any, field: str | None) -> None:
+def test_custom_scenario_errors(tmp_path: Path, registries: Registries, definition: Any, field: str | None) -> None:
     eval_file = tmp_path / "eval_custom.yaml"
     with pytest.raises(ConfigError) as excinfo:
-        register_yaml_scenarios(eval_file, {"bad": definition})
+        register_yaml_scenarios(eval_file, {"bad": definition}, registries)
     _one_line(excinfo.value, eval_file, field, "scenarios.bad")
 
 
-def _declare_and_read(tmp_path: Path, data_name: str, content: bytes, field: str = "data") -> ConfigError:
+def _declare_and_read(tmp_path: Path, registries: Registries, data_name: str, content: bytes,
+                      field: str = "data") -> ConfigError:
     (tmp_path / data_name).write_bytes(content)
     eval_file = tmp_path / "eval_cells.yaml"
     eval_file.write_text(f"entries: [cells]\nscenarios:\n  cells:\n    data: {data_name}\n    input: q\n"
                          "    references: a\n", encoding="utf-8")
-    read_entries(eval_file)
-    spec = build_run_spec(Description.parse("cells"), "scripted/x", "scripted/x")
+    read_entries(eval_file, registries)
+    spec = build_run_spec(Description.parse("cells"), "scripted/x", "scripted/x", registries)
     with pytest.raises(ConfigError) as excinfo:
         spec.build_scenario(DataLocator(cache=None)).get_instances()
     _one_line(excinfo.value, eval_file, field, "scenarios.cells")
@@ -412,9 +412,9 @@ def _declare_and_read(tmp_path: Path, data_name: str, content: bytes, field: str
     ("cells.json", b'[{"q": "esc \\u001b", "a": "x"}]', 1, "q"),
     ("cells.jsonl", b'{"q": "deep", "a": {"t": "\\u0001"}}\n', 1, "a"),
 ])
-def test_control_characters_in_cells_are_errors(tmp_path: Path, name: str, content: bytes, row: int,
-                                                column: str) -> None:
-    error = _declare_and_read(tmp_path, name, content)
+def test_control_characters_in_cells_are_errors(tmp_path: Path, registries: Registries, name: str, content: bytes,
+                                                row: int, column: str) -> None:
+    error = _declare_and_read(tmp_path, registries, name, content)
     assert f"row {row} of " in error.message and f"column {column!r}" in error.message
     assert name in error.message and "control character" in error.message
 
@@ -429,26 +429,27 @@ def test_control_characters_in_cells_are_errors(tmp_path: Path, name: str, conte
     ("cells.csv", b"q,a\nx,y,z\n", "more than", "data"),
     ("cells.csv", b"question,a\nx,y\n", "column 'q'", "input"),
 ])
-def test_malformed_data_files(tmp_path: Path, name: str, content: bytes, text: str, field: str) -> None:
-    assert text in _declare_and_read(tmp_path, name, content, field).message
+def test_malformed_data_files(tmp_path: Path, registries: Registries, name: str, content: bytes, text: str,
+                              field: str) -> None:
+    assert text in _declare_and_read(tmp_path, registries, name, content, field).message
 
 
-def test_jsonl_records_may_hold_line_separators(tmp_path: Path) -> None:
+def test_jsonl_records_may_hold_line_separators(tmp_path: Path, registries: Registries) -> None:
     """U+2028 and U+0085 are not line ends in JSON lines: the record stays whole."""
     (tmp_path / "seps.jsonl").write_text('{"q": "one\u2028two\x85three", "a": "x"}\n', encoding="utf-8")
     eval_file = tmp_path / "eval_seps.yaml"
     eval_file.write_text("entries: [seps]\nscenarios:\n  seps: {data: seps.jsonl, input: q, references: a}\n")
-    read_entries(eval_file)
-    spec = build_run_spec(Description.parse("seps"), "scripted/x", "scripted/x")
+    read_entries(eval_file, registries)
+    spec = build_run_spec(Description.parse("seps"), "scripted/x", "scripted/x", registries)
     (instance,) = spec.build_scenario(DataLocator(cache=None)).get_instances()
     assert instance.input == "one\u2028two\x85three"
 
 
-def test_scenario_typo_warns(tmp_path: Path) -> None:
+def test_scenario_typo_warns(tmp_path: Path, registries: Registries) -> None:
     eval_file = tmp_path / "eval_typo.yaml"
     with pytest.warns(ConfigWarning, match=r"field max_token: .*did you mean max_tokens\?$"):
         register_yaml_scenarios(eval_file, {"typo": {"data": "x.csv", "input": "q", "references": "a",
-                                                     "max_token": 3}})
+                                                     "max_token": 3}}, registries)
 
 
 # --- end to end: the message reaches the user as one line ------------------------------------------------------
