@@ -109,6 +109,8 @@ class LLMEvalSession:
         return ContextWindow.for_deployment(deployment, tokenizer, memo)
 
     def run_entry(self, description: Description, deployment: str, progress: Any = None) -> RunResult:
+        """Run ``description`` on ``deployment`` (any ``model=`` in it is ignored); a run that fails
+        after sending requests raises :class:`~pytest_llmeval.run_result.RunFailed` with its result."""
         handle = self.handle(deployment)
         run_spec = build_run_spec(description, deployment, handle.deployment.model_name)
         return execute(run_spec, handle.client, self.locator, self.settings.output_path, self.settings.suite,

@@ -338,6 +338,43 @@ def test_the_report_shows_the_episodes_this_session_played(project: pytest.Pytes
     assert shown == [("hellogame", f"episode_{sample_episodes(10, 1)[0]}")]  # the earlier ones stay on disk only
 
 
+FADING_PLAYER = '''
+import re
+
+
+class Fading:
+    """Greets right once, then its server is gone."""
+    calls = 0
+
+    def generate(self, requests):
+        Fading.calls += 1
+        if Fading.calls > 1:
+            raise RuntimeError("the model server went away")
+        name = re.search(r"name is:\\s*\\n\\s*\\n(\\S+)", requests[0].messages[-1].content).group(1)
+        return [f"GREET: Hello {name}, welcome!"]
+'''
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_a_game_that_fails_part_way_is_listed_with_what_it_played(project: pytest.Pytester,
+                                                                  xdist: list[str]) -> None:
+    project.makepyfile(fading_player=FADING_PLAYER)
+    (project.path / "prod_env" / "model_deployments.yaml").write_text(DEPLOYMENTS + """
+  - name: scripted/fading
+    model_name: scripted/fading
+    client_spec: {class_name: "fading_player:Fading"}
+""")
+    write_games(project, "games: [hellogame]\n")
+    result = project.runpytest("--llmeval-models", "scripted/fading", "--llmeval-max-episodes", "3", *xdist)
+    result.assert_outcomes(failed=1)
+    [run] = json.loads((project.path / "benchmark_output" / "runs" / "default" / "summary.json").read_text())["runs"]
+    assert (run["kind"], run["outcome"], run["model"], run["requests"]) == ("game", "error", "scripted/fading", 1)
+    assert run["failures"] == ["RuntimeError: the model server went away"]
+    result.stdout.fnmatch_lines(["scripted/fading*hellogame:greet_en*quality_score*1*0*ERROR"])
+    [episode] = report_data(project.path)["episodes"]  # the one it played
+    assert episode["scores"]["Main Score"] == 100
+
+
 @pytest.mark.parametrize("xdist", XDIST)
 def test_games_file_errors_name_file_entry_and_field(project: pytest.Pytester, xdist: list[str]) -> None:
     write_games(project, "games:\n  - game: chess\n")

@@ -203,10 +203,10 @@ class GameItem(LLMEvalItem):
         try:
             run = run_game(session, self.spec, self.experiment, list(self.models), limit)
         except RunFailed as exc:  # listed as an error with what it played, then reported as usual
-            report.run_error(self, exc.error, worker_id(), exc.result)
+            report.run_error(self, exc.error, worker_id(), exc.result, model=label)
             raise exc.error from None
         except Exception as exc:
-            report.run_error(self, exc, worker_id())
+            report.run_error(self, exc, worker_id(), model=label)
             raise
         report.finish_game(self, run, label, worker_id())
         self.user_properties.extend(run_properties(run, label, worker_id()).items())

@@ -160,10 +160,11 @@ class ReportSession:
             self.episodes[view["path"]] = view  # an episode played again shows its last play
 
     def run_error(self, item: pytest.Item, error: BaseException, worker: str,
-                  partial: RunResult | GameRunResult | None = None) -> None:
-        """A run that raised: listed as an error, with the counts of what it had done (``partial``)."""
-        self.records[item.nodeid] = record_from_error(nodeid=item.nodeid, name=item.name,
-                                                      model=str(getattr(item, "model", "")), error=error,
+                  partial: RunResult | GameRunResult | None = None, model: str | None = None) -> None:
+        """A run that raised: listed as an error, with the counts of what it had done (``partial``).
+        ``model`` defaults to the item's ``model``."""
+        model = str(getattr(item, "model", "")) if model is None else model
+        self.records[item.nodeid] = record_from_error(nodeid=item.nodeid, name=item.name, model=model, error=error,
                                                       worker=worker, partial=partial)
         if partial is not None and not isinstance(partial, RunResult):
             self.add_episodes(partial)  # a game's: the episodes it played before it failed
