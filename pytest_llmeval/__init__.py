@@ -16,6 +16,7 @@ from pytest_llmeval.perturbations import Perturbation, PerturbationDescription
 from pytest_llmeval.registry import DEFAULT_MODEL, ModelDeployment, ModelMetadata, Registry
 from pytest_llmeval.report import RunRecord, Tolerance, get_report, mcnemar_exact_p, paired_bootstrap_p
 from pytest_llmeval.requests import GeneratedOutput, Message, Request, RequestResult, Token
+from pytest_llmeval.run_result import RunFailed, RunResult
 from pytest_llmeval.runspec import Description, RunSpec, run_spec_function, value_expander
 from pytest_llmeval.scenarios import Instance, Reference, Scenario
 from pytest_llmeval.scenarios.boolq import BoolQScenario
@@ -64,7 +65,9 @@ __all__ = [
     "RequestCache",
     "RequestResult",
     "RequestState",
+    "RunFailed",
     "RunRecord",
+    "RunResult",
     "RunSpec",
     "Scenario",
     "ScriptedModel",

@@ -137,16 +137,18 @@ class RunItem(LLMEvalItem):
         from pytest_llmeval.plugin import get_session
         from pytest_llmeval.report.collector import get_report
         from pytest_llmeval.report.run_records import scenario_key
+        from pytest_llmeval.run_result import RunFailed
         from pytest_llmeval.session import check_gates, worker_id
 
         session = get_session(self.config)
-        description = self.entry.description.without("model")
-        description = Description(description.scenario, (*description.args, ("model", self.model)))
         progress = _progress_printer(self)
         report = get_report(self.config)
-        try:
+        try:  # the run spec names the model: build_run_spec sets it from self.model
             limit = pick_limit(session.settings.max_eval_instances, self.entry.max_eval_instances)
-            result = session.run_entry(description, self.model, progress, limit)
+            result = session.run_entry(self.entry.description, self.model, progress, limit)
+        except RunFailed as exc:  # listed as an error with the requests it sent, then reported as usual
+            report.run_error(self, exc.error, worker_id(), exc.result)
+            raise exc.error from None
         except Exception as exc:  # listed in the summary as an error, then reported as usual
             report.run_error(self, exc, worker_id())
             raise
@@ -157,7 +159,7 @@ class RunItem(LLMEvalItem):
             "llmeval_metric": result.run_spec.main_metric,
             "llmeval_value": main.mean if main else None,
             "llmeval_count": main.count if main else 0,
-            "llmeval_requests": len(result.states),
+            "llmeval_requests": result.requests,
             "llmeval_cache_hits": result.cache_hits,
             "llmeval_seconds": round(result.seconds, 3),
             "llmeval_output": str(result.output_dir),
@@ -170,7 +172,7 @@ class RunItem(LLMEvalItem):
             value = f"{main.mean:.4f} (n={main.count}, split {main.name.split})"
         self.add_report_section("call", "llmeval", (
             f"{result.run_spec.name}\n{result.run_spec.main_metric}: {value}\n"
-            f"requests: {len(result.states)}, cache hits: {result.cache_hits}, {result.seconds:.1f} s\n"
+            f"requests: {result.requests}, cache hits: {result.cache_hits}, {result.seconds:.1f} s\n"
             f"output: {result.output_dir}\n"))
         failures = report.finish_run(self, result, check_gates(result, list(self.entry.gates)), worker=worker_id(),
                                      scenario_key=scenario_key(self.entry.description, self.model))

@@ -1,19 +1,24 @@
-"""One run, start to end: scenario -> (perturbations) -> adapter -> client -> metrics -> HELM files."""
+"""One run, start to end: run spec -> instances -> requests -> results (through the cache and the
+client) -> per-instance stats -> aggregated stats -> one :class:`RunResult`, which the HELM files
+are written from and which the caller hands on to the report.
+
+A run that fails after sending requests (some requests failed, a metric raised, the client
+gave up part-way) still yields what it had done: its HELM files are written with the results
+and stats computed so far, and :class:`RunFailed` carries the partial result.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_llmeval.adapters.adapter_spec import ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL, RequestState
 from pytest_llmeval.adapters.context_window import ContextWindow
 from pytest_llmeval.adapters.in_context import adapt
 from pytest_llmeval.clients.protocol import Client, stream
-from pytest_llmeval.errors import ClientError, LLMEvalError
-from pytest_llmeval.gates import pick_stat
+from pytest_llmeval.errors import ClientError
 from pytest_llmeval.legacy_random import LegacyNumpyRandom
 from pytest_llmeval.metrics.basic import efficiency_stats, max_prob_stats, reference_stats
 from pytest_llmeval.metrics.multiple_choice import separate_stats
@@ -21,30 +26,14 @@ from pytest_llmeval.metrics.stat import Stat, aggregate
 from pytest_llmeval.metrics.worst_case import worst_case_stats
 from pytest_llmeval.perturbations.augment import augment
 from pytest_llmeval.report.helm_output import run_dir, write_run
+from pytest_llmeval.run_result import InstanceResult, RunFailed, RunResult
 from pytest_llmeval.runspec import RunSpec
 from pytest_llmeval.scenarios.data import DataLocator
-from pytest_llmeval.scenarios.scenario import TRAIN_SPLIT, Instance
+from pytest_llmeval.scenarios.scenario import TRAIN_SPLIT, Instance, Scenario
 
 log = logging.getLogger("pytest_llmeval.run")
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass
-class RunResult:
-    """What a run produced, kept in memory for gates and the terminal summary."""
-
-    run_spec: RunSpec
-    states: list[RequestState]
-    stats: list[Stat]
-    output_dir: Path
-    seconds: float
-    cache_hits: int = 0
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def main_stat(self) -> Stat | None:
-        return pick_stat(self.stats, self.run_spec.main_metric)
 
 
 def downsample(instances: list[Instance], eval_splits: tuple[str, ...], limit: int | None) -> list[Instance]:
@@ -89,13 +78,10 @@ def instance_stats(group: list[RequestState], run_spec: RunSpec, window: Context
     return [with_context(stat, group[0].instance) for stat in stats]
 
 
-def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path: Path, suite: str,
-            max_eval_instances: int | None = None, progress: Progress | None = None,
-            window: ContextWindow | None = None) -> RunResult:
-    """Run one RunSpec. ``window`` (the deployment's tokenizer and limits) fits prompts into the
-    context window and counts prompt tokens; without one, prompts go as built."""
-    started = time.perf_counter()
-    scenario = run_spec.build_scenario(locator)
+def build_requests(run_spec: RunSpec, scenario: Scenario, max_eval_instances: int | None,
+                   window: ContextWindow | None) -> list[RequestState]:
+    """Instances (a seeded sample, perturbed copies added) -> request states, their prompts
+    fitted into the deployment's context window when there is one."""
     spec = run_spec.adapter_spec
     if spec.max_eval_instances is None and max_eval_instances is not None:  # a description's own limit wins
         spec = spec.replace(max_eval_instances=max_eval_instances)
@@ -109,34 +95,69 @@ def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path
     if window is not None:
         window.prime([s.request.prompt for s in states])  # HELM's num_prompt_tokens, counted in bulk
     log.info("%s: %d requests", run_spec.name, len(states))
-    hits = done = 0
+    return states
+
+
+def answer(client: Client, result: RunResult, progress: Progress | None) -> None:
+    """Every request's result, through the cache and the client; the result's request and cache
+    counts grow as answers arrive, so they are right even when the client fails part-way."""
+    states = result.states
+    hits = 0
     for indices, answers in stream(client, [s.request for s in states]):
-        for i, answer in zip(indices, answers):
-            states[i].result = answer
-            hits += int(answer.cached)
-        done += len(indices)
+        for i, reply in zip(indices, answers):
+            states[i].result = reply
+            hits += int(reply.cached)
+        result.requests += len(indices)
+        result.cache_hits = hits
         if progress is not None:
-            progress(done, len(states))
-    failures = [f"{s.instance.id}: {s.result.error}" for s in states if s.result is not None and not s.result.success]
-    groups = group_states(states)
-    directory = run_dir(output_path, suite, run_spec.name)
-    heads = [group[0] for group in groups]
-    try:
-        per_instance = [
-            instance_stats(group, run_spec, window) if all(s.result and s.result.success for s in group) else []
-            for group in groups
-        ]
-    except LLMEvalError:
-        write_run(directory, run_spec, scenario, states, [[] for _ in groups], [], instance_states=heads)
-        raise
-    stats = aggregate(per_instance)
+            progress(result.requests, len(states))
+    result.failures = [f"{s.instance.id}: {s.result.error}" for s in states
+                       if s.result is not None and not s.result.success]
+
+
+def score(result: RunResult, window: ContextWindow | None) -> None:
+    """Per-instance stats for every instance whose requests all succeeded, then their aggregate.
+
+    The instances get their stats only once all are computed: a metric that raises leaves none.
+    """
+    run_spec = result.run_spec
+    per_instance = [
+        instance_stats(i.states, run_spec, window) if all(s.result and s.result.success for s in i.states) else []
+        for i in result.instances
+    ]
+    for instance, stats in zip(result.instances, per_instance):
+        instance.stats = stats
+    result.stats = aggregate(per_instance)
     if run_spec.perturbations:
-        keyed = [((g[0].instance.id, g[0].train_trial_index), s) for g, s in zip(groups, per_instance)]
-        stats += worst_case_stats(keyed)
-    write_run(directory, run_spec, scenario, states, per_instance, stats, instance_states=heads)
-    result = RunResult(run_spec, states, stats, directory, time.perf_counter() - started, hits, failures)
-    if failures:
-        raise ClientError(
-            f"{len(failures)} of {len(states)} requests failed (results that succeeded are cached and written "
-            f"to {directory}); first: {failures[0]}")
+        keyed = [((i.head.instance.id, i.head.train_trial_index), i.stats) for i in result.instances]
+        result.stats += worst_case_stats(keyed)
+
+
+def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path: Path, suite: str,
+            max_eval_instances: int | None = None, progress: Progress | None = None,
+            window: ContextWindow | None = None) -> RunResult:
+    """Run one RunSpec and write its HELM files. ``window`` (the deployment's tokenizer and limits)
+    fits prompts into the context window and counts prompt tokens; without one, prompts go as built.
+
+    Raises :class:`RunFailed` (carrying the partial result, whose files are written too) when a
+    request failed, the client gave up or a metric raised.
+    """
+    started = time.perf_counter()
+    scenario = run_spec.build_scenario(locator)
+    states = build_requests(run_spec, scenario, max_eval_instances, window)
+    instances = [InstanceResult(group) for group in group_states(states)]
+    result = RunResult(run_spec, scenario, states, instances, [], run_dir(output_path, suite, run_spec.name), 0.0)
+    try:
+        answer(client, result, progress)
+        score(result, window)
+    except Exception as exc:  # what was done is kept: the cache has the answers, the files what was scored
+        write_run(result)
+        result.seconds = time.perf_counter() - started
+        raise RunFailed(exc, result) from exc
+    write_run(result)
+    result.seconds = time.perf_counter() - started
+    if result.failures:
+        raise RunFailed(ClientError(
+            f"{len(result.failures)} of {len(states)} requests failed (results that succeeded are cached and "
+            f"written to {result.output_dir}); first: {result.failures[0]}"), result)
     return result

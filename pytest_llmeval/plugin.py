@@ -108,7 +108,8 @@ def model_metadata(llmeval_model: str, pytestconfig: pytest.Config) -> ModelMeta
 @pytest.fixture
 def play_game(pytestconfig: pytest.Config) -> GameFixture:
     """Plays episodes of a dialogue game: ``play_game("taboo", ["model", ScriptedModel([...])])``."""
-    return GameFixture(get_session(pytestconfig), pytestconfig.rootpath)
+    return GameFixture(get_session(pytestconfig), pytestconfig.rootpath,
+                       on_result=get_report(pytestconfig).add_episodes)
 
 
 @pytest.fixture(scope="session")

@@ -139,7 +139,10 @@ class LLMEvalSession:
 
     def run_entry(self, description: Description, deployment: str, progress: Any = None,
                   max_eval_instances: int | None = None) -> RunResult:
-        """One run; ``max_eval_instances`` applies unless the description names its own, as in helm-run."""
+        """Run ``description`` on ``deployment`` (any ``model=`` in it is ignored), evaluating at most
+        ``max_eval_instances`` unless the description names its own limit, as in helm-run; a run
+        that fails after sending requests raises :class:`~pytest_llmeval.run_result.RunFailed`
+        with its result."""
         handle = self.handle(deployment)
         run_spec = build_run_spec(description, deployment, handle.deployment.model_name, self.registries)
         return execute(run_spec, handle.client, self.locator, self.settings.output_path, self.settings.suite,

@@ -16,7 +16,6 @@ import re
 import string
 from collections import namedtuple
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -30,9 +29,10 @@ from pytest_llmeval.perturbations.description import PerturbationDescription
 from pytest_llmeval.plain import plain
 from pytest_llmeval.report.helm_output import json_lines, run_dir, write_run
 from pytest_llmeval.report.html import render_report, report_data, report_parts, script_json
-from pytest_llmeval.report.run_records import InstanceRecord, RunRecord, _per_instance_stats, instance_records
+from pytest_llmeval.report.run_records import InstanceRecord, RunRecord, instance_records
 from pytest_llmeval.report.summary import write_json
 from pytest_llmeval.requests import GeneratedOutput, Message, Request, RequestResult, Token
+from pytest_llmeval.run_result import InstanceResult, RunResult
 from pytest_llmeval.runspec import Description, build_run_spec
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.mmlu import MMLUScenario
@@ -251,6 +251,13 @@ def _states() -> list[RequestState]:
     return states
 
 
+def _result(run_spec: Any, scenario: Any, states: list[RequestState], per_instance: list[list[Stat]],
+            directory: Path) -> RunResult:
+    """A result with one state per instance, as a joint multiple-choice run has."""
+    instances = [InstanceResult([state], stats) for state, stats in zip(states, per_instance)]
+    return RunResult(run_spec, scenario, states, instances, [], directory, 0.0, len(states))
+
+
 def test_large_run_files_hold_one_value_per_line_and_the_same_data(tmp_path: Path) -> None:
     run_spec = build_run_spec(Description.parse("mmlu:subject=anatomy"), "m", "m")
     scenario = MMLUScenario("anatomy", DataLocator(mirror=tmp_path / "unused"))
@@ -258,7 +265,7 @@ def test_large_run_files_hold_one_value_per_line_and_the_same_data(tmp_path: Pat
     per_instance = [[Stat(MetricName("exact_match", "test")).add(float(n == 0)), Stat(MetricName("nan", "test"))]
                     for n, _ in enumerate(states)]
     directory = run_dir(tmp_path, "suite", run_spec.name)
-    write_run(directory, run_spec, scenario, states, per_instance, [])
+    write_run(_result(run_spec, scenario, states, per_instance, directory))
 
     state_text = (directory / "scenario_state.json").read_text(encoding="utf-8")
     assert json.loads(state_text) == {"adapter_spec": run_spec.adapter_spec.to_json(),
@@ -273,10 +280,11 @@ def test_large_run_files_hold_one_value_per_line_and_the_same_data(tmp_path: Pat
     # the small files stay as HELM indents them
     assert (directory / "run_spec.json").read_text(encoding="utf-8") == json.dumps(run_spec.to_json(), indent=2,
                                                                                    ensure_ascii=False)
-    assert [s.stats for s in states] == per_instance  # kept for the report
 
 
-def test_report_reads_per_instance_metrics_from_memory_as_from_the_file(tmp_path: Path) -> None:
+def test_report_metrics_from_the_result_are_those_of_the_file(tmp_path: Path) -> None:
+    """The report's per-instance metrics come from the run's result, never from the file the run
+    wrote; they are each metric's first mean in that file, with empty stats skipped."""
     run_spec = build_run_spec(Description.parse("mmlu:subject=anatomy"), "m", "m")
     scenario = MMLUScenario("anatomy", DataLocator(mirror=tmp_path / "unused"))
     states = _states()
@@ -284,15 +292,20 @@ def test_report_reads_per_instance_metrics_from_memory_as_from_the_file(tmp_path
                      Stat(MetricName("quasi_exact_match", "test")).add(0.5)] if n != 1 else []
                     for n, _ in enumerate(states)]
     directory = run_dir(tmp_path, "suite", run_spec.name)
-    write_run(directory, run_spec, scenario, states, per_instance, [])
-    result = SimpleNamespace(states=states, output_dir=directory)
+    result = _result(run_spec, scenario, states, per_instance, directory)
+    write_run(result)
+    from_file = []
+    for entry in json.loads((directory / "per_instance_stats.json").read_text(encoding="utf-8")):
+        values: dict[str, float] = {}
+        for stat in entry["stats"]:
+            if stat["mean"] is not None:
+                values.setdefault(stat["name"]["name"], stat["mean"])
+        from_file.append(values)
+    (directory / "per_instance_stats.json").unlink()  # the records never read it
     from_memory = instance_records(result, "exact_match")
-    from_file = _per_instance_stats(directory, states)
     assert [r.metrics for r in from_memory] == from_file == [
         {"exact_match": 1.0, "quasi_exact_match": 0.5}, {}, {"exact_match": 0.0, "quasi_exact_match": 0.5}]
-    for state in states:  # a result built without write_run: the file is read, as before
-        state.stats = []
-    assert [r.to_json() for r in instance_records(result, "exact_match")] == [r.to_json() for r in from_memory]
+    assert [r.correct for r in from_memory] == [True, None, False]
 
 
 def test_script_json_is_ascii_inert_and_parses_to_the_data() -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -289,6 +291,88 @@ def test_user_game_folder_and_game_based_tests(project: pytest.Pytester, xdist: 
     result.assert_outcomes(passed=4)
     collected = project.runpytest("--collect-only", "-q", "--llmeval-models", "scripted/mixed").stdout.str()
     assert "evals/games.yaml::echo:words[scripted/mixed]" in collected
+
+
+FIXTURE_GAME_TEST = '''
+from pytest_llmeval.games import ScriptedModel
+
+
+def test_taboo_by_fixture(play_game):
+    target = play_game.spec("taboo").load_instances()["experiments"][0]["game_instances"][0]["target_word"]
+    play = play_game("taboo", [ScriptedModel(["CLUE: you know it"]), ScriptedModel([f"GUESS: {target}"])],
+                     experiment="high_en", episodes=[0])
+    assert play.episodes[0].main_score == 100
+'''
+
+
+def report_data(root: Path) -> dict[str, Any]:
+    """The data the report embeds for its script: runs and episodes."""
+    page = (root / "benchmark_output" / "runs" / "default" / "report.html").read_text(encoding="utf-8")
+    found = re.search(r'<script type="application/json" id="llmeval-data">(.*?)</script>', page, re.S)
+    assert found is not None
+    data: dict[str, Any] = json.loads(found.group(1))
+    return data
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_the_report_shows_the_episodes_this_session_played(project: pytest.Pytester, xdist: list[str]) -> None:
+    write_games(project, "games: [{game: hellogame, gates: ['played >= 0.5']}]\n")
+    project.makepyfile(test_fixture_game=FIXTURE_GAME_TEST)
+    result = project.runpytest("--llmeval-models", "scripted/rebel", "--llmeval-max-episodes", "2", *xdist)
+    result.assert_outcomes(passed=1, failed=1)
+    on_disk = sorted(p.parts[-4:] for p in (project.path / "benchmark_output" / "results").glob("*/*/*/episode_*"))
+    episodes = report_data(project.path)["episodes"]
+    assert sorted((e["players"], e["game"], e["experiment"], e["episode"]) for e in episodes) == on_disk
+    assert len(on_disk) == 3  # two hellogame episodes of the item, the taboo one of the test
+    taboo = next(e for e in episodes if e["game"] == "taboo")
+    assert taboo["scores"]["Main Score"] == 100 and taboo["turns"] and taboo["roles"]
+    [game] = json.loads((project.path / "benchmark_output" / "runs" / "default" / "summary.json").read_text())["runs"]
+    assert (game["kind"], game["outcome"], game["requests"], game["count"]) == ("game", "failed", 2, 0)
+    assert game["failures"] == ["hellogame:greet_en[scripted/rebel]: gate failed: played = 0.0000 on split test "
+                                "(n=2), required >= 0.5"]
+
+    again = project.runpytest("--llmeval-models", "scripted/rebel", "--llmeval-max-episodes", "1", "-k",
+                              "hellogame", *xdist)
+    again.assert_outcomes(failed=1)
+    shown = [(e["game"], e["episode"]) for e in report_data(project.path)["episodes"]]
+    assert shown == [("hellogame", f"episode_{sample_episodes(10, 1)[0]}")]  # the earlier ones stay on disk only
+
+
+FADING_PLAYER = '''
+import re
+
+
+class Fading:
+    """Greets right once, then its server is gone."""
+    calls = 0
+
+    def generate(self, requests):
+        Fading.calls += 1
+        if Fading.calls > 1:
+            raise RuntimeError("the model server went away")
+        name = re.search(r"name is:\\s*\\n\\s*\\n(\\S+)", requests[0].messages[-1].content).group(1)
+        return [f"GREET: Hello {name}, welcome!"]
+'''
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_a_game_that_fails_part_way_is_listed_with_what_it_played(project: pytest.Pytester,
+                                                                  xdist: list[str]) -> None:
+    project.makepyfile(fading_player=FADING_PLAYER)
+    (project.path / "prod_env" / "model_deployments.yaml").write_text(DEPLOYMENTS + """
+  - name: scripted/fading
+    model_name: scripted/fading
+    client_spec: {class_name: "fading_player:Fading"}
+""")
+    write_games(project, "games: [hellogame]\n")
+    result = project.runpytest("--llmeval-models", "scripted/fading", "--llmeval-max-episodes", "3", *xdist)
+    result.assert_outcomes(failed=1)
+    [run] = json.loads((project.path / "benchmark_output" / "runs" / "default" / "summary.json").read_text())["runs"]
+    assert (run["kind"], run["outcome"], run["model"], run["requests"]) == ("game", "error", "scripted/fading", 1)
+    assert run["failures"] == ["RuntimeError: the model server went away"]
+    result.stdout.fnmatch_lines(["scripted/fading*hellogame:greet_en*quality_score*1*0*ERROR"])
+    [episode] = report_data(project.path)["episodes"]  # the one it played
+    assert episode["scores"]["Main Score"] == 100
 
 
 @pytest.mark.parametrize("xdist", XDIST)

@@ -9,6 +9,7 @@ from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.metrics import MetricName, Stat, aggregate
 from pytest_llmeval.report.helm_output import RUN_FILES, run_dir, write_run
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult
+from pytest_llmeval.run_result import InstanceResult, RunResult
 from pytest_llmeval.runspec import Description, build_run_spec
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.mmlu import MMLUScenario
@@ -45,7 +46,8 @@ def test_write_run_files_and_shapes(tmp_path: Path) -> None:
                     for s in states]
     stats = aggregate(per_instance)
     directory = run_dir(tmp_path, "suite", run_spec.name)
-    write_run(directory, run_spec, scenario, states, per_instance, stats)
+    instances = [InstanceResult([state], instance_stats) for state, instance_stats in zip(states, per_instance)]
+    write_run(RunResult(run_spec, scenario, states, instances, stats, directory, 0.0, len(states)))
 
     assert sorted(p.name for p in directory.iterdir()) == sorted(RUN_FILES)  # no temporary files left behind
     data = {name: json.loads((directory / name).read_text(encoding="utf-8")) for name in RUN_FILES}
@@ -90,7 +92,8 @@ def test_write_run_files_and_shapes(tmp_path: Path) -> None:
 def test_write_run_overwrites(tmp_path: Path) -> None:
     run_spec = build_run_spec(Description.parse("mmlu:subject=anatomy"), DEPLOYMENT, "m")
     scenario = MMLUScenario("anatomy", DataLocator())
-    write_run(tmp_path / "run", run_spec, scenario, _states(), [[], [], []], [])
-    write_run(tmp_path / "run", run_spec, scenario, [], [], [])
+    states = _states()
+    write_run(RunResult(run_spec, scenario, states, [InstanceResult([s]) for s in states], [], tmp_path / "run", 0.0))
+    write_run(RunResult(run_spec, scenario, [], [], [], tmp_path / "run", 0.0))
     assert json.loads((tmp_path / "run" / "scenario_state.json").read_text())["request_states"] == []
     assert json.loads((tmp_path / "run" / "stats.json").read_text()) == []

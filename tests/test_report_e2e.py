@@ -6,6 +6,7 @@ Scripted models keep most cases fast; the ``slow`` ones run the real bundled Smo
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from tests.report_project import (
     XDIST,
+    deployments,
     make_project,
     set_deployments,
     stable_runs,
@@ -95,6 +97,48 @@ def test_a_run_that_errors_is_listed_and_the_others_are_kept(project: pytest.Pyt
     broken = runs["mmlu:subject=no_such_subject"]
     assert broken["outcome"] == "error" and broken["failures"] and broken["value"] is None
     result.stdout.fnmatch_lines(["scripted/letters*mmlu:subject=no_such_subject*n/a*ERROR"])
+
+
+FLAKY_MODEL = """
+from pytest_llmeval.requests import RequestResult
+
+
+class FlakyModel:
+    def generate(self, requests):
+        return [RequestResult(success=False, error="flaky backend") if len(r.prompt) % 3 == 0 else " A"
+                for r in requests]
+"""
+FLAKY_DEPLOYMENT = """  - name: scripted/flaky
+    model_name: scripted/flaky
+    client_spec: {class_name: "flaky_models:FlakyModel"}
+"""
+
+
+@pytest.mark.parametrize("xdist", XDIST)
+def test_a_run_that_fails_after_sending_requests_shows_its_counts(project: pytest.Pytester,
+                                                                  xdist: list[str]) -> None:
+    (project.path / "flaky_models.py").write_text(FLAKY_MODEL)
+    (project.path / "prod_env" / "model_deployments.yaml").write_text(deployments() + FLAKY_DEPLOYMENT)
+    write_evals(project, "entries: [mmlu:subject=anatomy]\n")
+    args = ["--llmeval-models", "scripted/flaky", "--llmeval-max-eval-instances", "6", *xdist]
+    first = project.runpytest(*args)
+    first.assert_outcomes(failed=1)
+    [run] = summary_of(project.path)["runs"]
+    found = re.search(r"ClientError: (\d+) of 6 requests failed", run["failures"][0])
+    assert found is not None
+    failed = int(found.group(1))
+    assert 0 < failed < 6
+    assert (run["outcome"], run["requests"], run["cache_hits"], run["value"]) == ("error", 6, 0, None)
+    assert run["run"].startswith("mmlu:subject=anatomy,") and run["instances"] == 6
+    states = json.loads((Path(run["output_dir"]) / "scenario_state.json").read_text())["request_states"]
+    assert len(states) == 6 and sum(not s["result"]["success"] for s in states) == failed
+    first.stdout.fnmatch_lines(["scripted/flaky*mmlu:subject=anatomy*exact_match*n/a*0*6*0*ERROR"])
+
+    again = project.runpytest(*args)  # the answers that succeeded come from the cache
+    again.assert_outcomes(failed=1)
+    [run] = summary_of(project.path)["runs"]
+    assert (run["requests"], run["cache_hits"]) == (6, 6 - failed)
+    again.stdout.fnmatch_lines([f"scripted/flaky*mmlu:subject=anatomy*exact_match*n/a*0*6*{6 - failed}*ERROR"])
 
 
 PROPERTY_ONLY_ITEM = """

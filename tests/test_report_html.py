@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmeval.games.episode_runner import Episode
 from pytest_llmeval.report.baseline import entry_from_record
 from pytest_llmeval.report.compare import compare_run
-from pytest_llmeval.report.episodes import find_episodes
+from pytest_llmeval.report.episodes import episode_view, shown_episodes
 from pytest_llmeval.report.html import render_report, script_json
 from pytest_llmeval.report.run_records import InstanceRecord, RunRecord
 from pytest_llmeval.report.summary import build_summary, write_json
@@ -112,27 +113,32 @@ def test_summary_is_strict_json_and_sorted(tmp_path: Path) -> None:
     assert "instances" in data["runs"][0] and data["runs"][0]["instances"] == 2
 
 
-def test_game_episodes_are_read_from_clembench_records(tmp_path: Path) -> None:
-    episode = tmp_path / "results" / "m-t0.0--m-t0.0" / "taboo" / "0_high_en" / "episode_0"
-    episode.mkdir(parents=True)
-    (episode / "interactions.json").write_text(json.dumps({
+def test_game_episodes_are_shown_as_their_records_hold_them(tmp_path: Path) -> None:
+    directory = tmp_path / "results" / "m-t0.0--m-t0.0" / "taboo" / "0_high_en" / "episode_0"
+    interactions = {
         "players": {"GM": "Game master for taboo", "Player 1": "describer", "Player 2": "guesser"},
         "turns": [[
             {"from": "GM", "to": "Player 1", "timestamp": "t", "action": {"type": "send message", "content": "Go"}},
             {"from": "Player 1", "to": "GM", "timestamp": "t", "action": {"type": "get message", "content": EVIL}},
             {"from": "GM", "to": "GM", "timestamp": "t", "action": {"type": "parse", "content": {"ok": True}}},
+            {"from": "GM", "to": "GM", "timestamp": "t", "action": {"type": "info", "content": ("a", Path("b"))}},
         ]],
-    }))
-    (episode / "scores.json").write_text(json.dumps({"turn scores": {}, "episode scores": {"Main Score": 100}}))
-    (tmp_path / "results" / "broken").mkdir()
-    (tmp_path / "results" / "broken" / "interactions.json").write_text("{oops")
-    [found] = find_episodes([tmp_path])
-    assert (found["players"], found["game"], found["experiment"], found["episode"]) == (
-        "m-t0.0--m-t0.0", "taboo", "0_high_en", "episode_0")
-    assert found["scores"] == {"Main Score": 100}
+    }
+    scores = {"turn scores": {}, "episode scores": {"Main Score": 100, "Aborted": 0, "Played": math.nan}}
+    episode = Episode("taboo", "0_high_en", 0, "m-t0.0--m-t0.0", directory, {}, interactions, [], scores)
+    found = episode_view(episode)
+    assert (found["path"], found["players"], found["game"], found["experiment"], found["episode"]) == (
+        str(directory), "m-t0.0--m-t0.0", "taboo", "0_high_en", "episode_0")
+    assert found["roles"] == interactions["players"]
+    assert found["scores"]["Main Score"] == 100 and math.isnan(found["scores"]["Played"])
     assert found["turns"][0][1]["content"] == EVIL
     assert found["turns"][0][2]["content"] == '{"ok": true}'
-    assert find_episodes([tmp_path], since=4e9) == []  # written before this session: not shown
+    assert found["turns"][0][3]["content"] == '["a", "b"]'  # as the JSON record holds it
+    later = dict(found, path=str(directory.parent / "episode_10"))
+    earlier = dict(found, path=str(directory.parent / "episode_9"))
+    assert [e["path"] for e in shown_episodes([earlier, later, found])] == [  # folders in name order
+        str(directory), str(directory.parent / "episode_10"), str(directory.parent / "episode_9")]
+    assert shown_episodes([later, found, earlier], limit=1) == [found]
     record = RunRecord(nodeid="g::taboo[m]", name="taboo:0_high_en[m]", key="k", scenario_key="k", model="m",
                        kind="game", scenario="taboo")
     page = render_report(build_summary([record], "s"), [record], [found])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmeval.requests import Request, RequestResult
@@ -66,7 +66,6 @@ class RequestState:
     result: RequestResult | None = None
     prompt_truncated: bool = False
     reference_index: int | None = None
-    stats: list[Any] = field(default_factory=list)  # an instance's stats, on its first state (see write_run)
     request_mode: str | None = None
 
     def to_json(self) -> dict[str, Any]:

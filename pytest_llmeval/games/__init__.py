@@ -6,7 +6,7 @@ The modules behind this package are private; the names below are the public API.
 from __future__ import annotations
 
 from pytest_llmeval.games.clemscore import EpisodeScore, GameTable, compute_table
-from pytest_llmeval.games.episode_runner import Episode, GamePlay, GameRun, play_episode, play_experiment
+from pytest_llmeval.games.episode_runner import Episode, GamePlay, GameRunResult, play_episode, play_experiment
 from pytest_llmeval.games.game_spec import GameSpec, discover_games
 from pytest_llmeval.games.game_window import ChatTokenCounter, ContextOverflowError
 from pytest_llmeval.games.instances import GameInstanceGenerator, sample_episodes
@@ -48,7 +48,7 @@ __all__ = [
     "GameItem",
     "GamePlay",
     "GameRecorder",
-    "GameRun",
+    "GameRunResult",
     "GameScorer",
     "GameSpec",
     "GameTable",

@@ -1,4 +1,10 @@
-"""Playing a game's episodes: master -> records -> scores -> HELM-format stats for the run."""
+"""Playing a game's episodes: master -> records -> scores -> per-episode stats -> aggregated stats
+-> one :class:`GameRunResult`, which the HELM files are written from and which the caller hands
+on to the report (its records and its episodes) and the terminal summary.
+
+An experiment that fails part-way still yields what it played: :class:`RunFailed` carries the
+partial result, whose HELM files are written too.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pytest_llmeval.games.clemscore import EpisodeScore, GameTable, compute_table, nanmean
 from pytest_llmeval.games.episode_files import episode_dir, players_folder, write_json, write_text
@@ -18,15 +24,17 @@ from pytest_llmeval.games.metrics import BENCH_SCORE, METRIC_ABORTED, METRIC_PLA
 from pytest_llmeval.games.player_models import HandleModel, PlayerModel
 from pytest_llmeval.games.transcript import build_transcript
 from pytest_llmeval.metrics.stat import MetricName, Stat, aggregate
+from pytest_llmeval.run_result import RunFailed
 
 log = logging.getLogger("pytest_llmeval.games")
 
 SPLIT = "test"
+MAIN_METRIC = "quality_score"  # a game run's headline figure: mean Main Score over played episodes
 
 
 @dataclass
 class Episode:
-    """One played episode and its records, as written to ``directory``."""
+    """One played episode: its records, as written to ``directory``, and its HELM stats."""
 
     game: str
     experiment: str
@@ -37,6 +45,7 @@ class Episode:
     interactions: dict[str, Any]
     requests: list[dict[str, Any]]
     scores: dict[str, Any]
+    stats: list[Stat] = field(default_factory=list)
 
     @property
     def episode_scores(self) -> dict[str, Any]:
@@ -73,19 +82,22 @@ class EpisodeScores:
 
 
 @dataclass
-class GameRun(EpisodeScores):
-    """Episodes of one game's experiment with one set of players, and their HELM stats."""
+class GameRunResult(EpisodeScores):
+    """Everything one game experiment with one set of players produced: its episodes (each with
+    its stats), their aggregated stats, timing and the request and cache counts."""
 
     spec: GameSpec
     experiment: str
     players: str
     model_names: list[str]
     episodes: list[Episode]
-    stats: list[Stat]
-    run_dir: Path | None
+    stats: list[Stat]  # the episodes' stats aggregated
+    run_dir: Path | None  # the HELM run folder
     seconds: float
-    requests: int = 0
+    requests: int = 0  # requests the players sent, answered by the cache or the model
     cache_hits: int = 0
+
+    main_metric: ClassVar[str] = MAIN_METRIC
 
     @property
     def name(self) -> str:
@@ -96,7 +108,7 @@ class GameRun(EpisodeScores):
 class GamePlay(EpisodeScores):
     """What a game-based test gets back: every run of the game and their episodes."""
 
-    runs: list[GameRun] = field(default_factory=list)
+    runs: list[GameRunResult] = field(default_factory=list)
 
     @property
     def episodes(self) -> list[Episode]:  # type: ignore[override]
@@ -127,12 +139,16 @@ def play_episode(spec: GameSpec, experiment: dict[str, Any], instance: dict[str,
     write_json(directory / "scores.json", scores)
     write_text(directory / "transcript.html",
                build_transcript(master.interactions, experiment, instance, players, scores))
-    return Episode(spec.game_name, experiment["name"], index, players, directory, instance, master.interactions,
-                   master.requests, scores)
+    episode = Episode(spec.game_name, experiment["name"], index, players, directory, instance, master.interactions,
+                      master.requests, scores)
+    episode.stats = episode_stats(episode)
+    return episode
 
 
 def play_experiment(spec: GameSpec, experiment: dict[str, Any], models: Sequence[PlayerModel], results_root: Path,
-                    episodes: Sequence[int] | None = None, helm_dir: Path | None = None) -> GameRun:
+                    episodes: Sequence[int] | None = None, helm_dir: Path | None = None) -> GameRunResult:
+    """Play the chosen episodes of one experiment; raises :class:`RunFailed` with what was played
+    when an episode fails."""
     started = time.perf_counter()
     instances = experiment["game_instances"]
     chosen = list(range(len(instances))) if episodes is None else list(episodes)
@@ -143,19 +159,29 @@ def play_experiment(spec: GameSpec, experiment: dict[str, Any], models: Sequence
     write_json(results_root / players / spec.game_name / experiment["name"] / "experiment.json", config)
     handle_models = [m for m in models if isinstance(m, HandleModel)]
     before = [(m.requests, m.cache_hits) for m in handle_models]
-    played = [play_episode(spec, experiment, instances[i], i, models, results_root) for i in chosen]
-    requests = sum(m.requests - b[0] for m, b in zip(handle_models, before))
-    hits = sum(m.cache_hits - b[1] for m, b in zip(handle_models, before))
     names = sorted({m.name for m in models}, key=[m.name for m in models].index)
-    run = GameRun(spec, experiment["name"], players, names, played, [], None, 0.0, requests, hits)
-    per_episode = [episode_stats(e) for e in played]
-    run.stats = aggregate(per_episode)
-    if helm_dir is not None:
-        run.run_dir = helm_dir
-        write_helm_run(helm_dir, run, per_episode)
-    run.seconds = time.perf_counter() - started
-    log.info("%s: %d episodes, %% played %.1f", run.name, len(played), 100 * run.played if played else math.nan)
+    run = GameRunResult(spec, experiment["name"], players, names, [], [], helm_dir, 0.0)
+    try:
+        for i in chosen:
+            run.episodes.append(play_episode(spec, experiment, instances[i], i, models, results_root))
+    except Exception as exc:  # the episodes played so far are kept, with the requests they sent
+        _finish(run, handle_models, before, started)
+        raise RunFailed(exc, run) from exc
+    _finish(run, handle_models, before, started)
+    log.info("%s: %d episodes, %% played %.1f", run.name, len(run.episodes),
+             100 * run.played if run.episodes else math.nan)
     return run
+
+
+def _finish(run: GameRunResult, handle_models: list[HandleModel], before: list[tuple[int, int]],
+            started: float) -> None:
+    """The run's counts and aggregated stats, then its HELM files."""
+    run.requests = sum(m.requests - b[0] for m, b in zip(handle_models, before))
+    run.cache_hits = sum(m.cache_hits - b[1] for m, b in zip(handle_models, before))
+    run.stats = aggregate([e.stats for e in run.episodes])
+    if run.run_dir is not None:
+        write_helm_run(run)
+    run.seconds = time.perf_counter() - started
 
 
 def _descriptors(spec: GameSpec, models: Sequence[PlayerModel]) -> list[str]:
@@ -181,8 +207,10 @@ def episode_stats(episode: Episode) -> list[Stat]:
     return stats
 
 
-def write_helm_run(directory: Path, run: GameRun, per_episode: list[list[Stat]]) -> None:
+def write_helm_run(run: GameRunResult) -> None:
     """``run_spec.json``, ``per_instance_stats.json`` and ``stats.json``, as HELM writes them."""
+    assert run.run_dir is not None
+    directory = run.run_dir
     write_json(directory / "run_spec.json", {
         "name": run.name, "game": run.spec.game_name, "experiment": run.experiment,
         "players": run.players, "models": run.model_names,
@@ -191,6 +219,6 @@ def write_helm_run(directory: Path, run: GameRun, per_episode: list[list[Stat]])
         "metric_names": sorted({s.name.name for s in run.stats}),
     })
     write_json(directory / "per_instance_stats.json", [
-        {"instance_id": f"episode_{e.index}", "train_trial_index": 0, "stats": [s.to_json() for s in stats]}
-        for e, stats in zip(run.episodes, per_episode)])
+        {"instance_id": f"episode_{e.index}", "train_trial_index": 0, "stats": [s.to_json() for s in e.stats]}
+        for e in run.episodes])
     write_json(directory / "stats.json", [s.to_json() for s in run.stats])

@@ -18,7 +18,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,7 +27,7 @@ import pytest
 
 from pytest_llmeval.collect import GateFailure, LLMEvalItem
 from pytest_llmeval.errors import ConfigError, LLMEvalError
-from pytest_llmeval.games.episode_runner import GamePlay, GameRun, play_experiment
+from pytest_llmeval.games.episode_runner import GamePlay, GameRunResult, play_experiment
 from pytest_llmeval.games.game_spec import GameSpec, discover_games
 from pytest_llmeval.games.game_window import ChatTokenCounter
 from pytest_llmeval.games.instances import sample_episodes
@@ -35,6 +35,7 @@ from pytest_llmeval.games.player_models import HandleModel, PlayerModel, Scripte
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.options import pick_limit
 from pytest_llmeval.report.helm_output import run_dir
+from pytest_llmeval.run_result import RunFailed
 from pytest_llmeval.validation.game_schemas import GAMES_FILE
 from pytest_llmeval.validation.validator import check, read_document
 
@@ -181,12 +182,23 @@ class GameItem(LLMEvalItem):
 
     def runtest(self) -> None:
         from pytest_llmeval.plugin import get_session
+        from pytest_llmeval.report.collector import get_report
         from pytest_llmeval.session import worker_id
 
         session = get_session(self.config)
+        report = get_report(self.config)
         limit = pick_limit(session.settings.max_episodes, self.entry.max_episodes)
-        run = run_game(session, self.spec, self.experiment, list(self.models), limit)
-        self.user_properties.extend(run_properties(run, ",".join(self.models), worker_id()).items())
+        label = ",".join(self.models)
+        try:
+            run = run_game(session, self.spec, self.experiment, list(self.models), limit)
+        except RunFailed as exc:  # listed as an error with what it played, then reported as usual
+            report.run_error(self, exc.error, worker_id(), exc.result, model=label)
+            raise exc.error from None
+        except Exception as exc:
+            report.run_error(self, exc, worker_id(), model=label)
+            raise
+        report.finish_game(self, run, label, worker_id())
+        self.user_properties.extend(run_properties(run, label, worker_id()).items())
         self.add_report_section("call", "llmeval", describe(run))
         failures = [m for gate in self.entry.gates if (m := gate.check(run.stats)) is not None]
         if failures:
@@ -239,7 +251,7 @@ def player_models(session: LLMEvalSession, spec: GameSpec, players: Sequence[str
 
 
 def run_game(session: LLMEvalSession, spec: GameSpec, experiment: str, players: Sequence[str | PlayerModel | Any],
-             max_episodes: int | None = None, episodes: Sequence[int] | None = None) -> GameRun:
+             max_episodes: int | None = None, episodes: Sequence[int] | None = None) -> GameRunResult:
     """Play (a sample of) one experiment; records under ``<output>/results``, HELM files under ``runs``."""
     found = [e for e in spec.load_instances()["experiments"] if e["name"] == experiment]
     if not found:
@@ -253,13 +265,13 @@ def run_game(session: LLMEvalSession, spec: GameSpec, experiment: str, players: 
     return play_experiment(spec, found[0], models, session.settings.output_path / RESULTS, chosen, helm)
 
 
-def run_properties(run: GameRun, label: str, worker: str) -> dict[str, Any]:
+def run_properties(run: GameRunResult, label: str, worker: str) -> dict[str, Any]:
     """The same ``llmeval_*`` keys a scenario run sets, plus the episode scores for the clemscore."""
     quality = run.quality
     return {
         "llmeval_run": run.name,
         "llmeval_model": label,
-        "llmeval_metric": "quality_score",
+        "llmeval_metric": run.main_metric,
         "llmeval_value": None if quality != quality else quality,
         "llmeval_count": len(run.episodes),
         "llmeval_requests": run.requests,
@@ -274,7 +286,7 @@ def run_properties(run: GameRun, label: str, worker: str) -> dict[str, Any]:
     }
 
 
-def describe(run: GameRun) -> str:
+def describe(run: GameRunResult) -> str:
     quality = "n/a" if run.quality != run.quality else f"{run.quality:.2f}"
     played = "n/a" if run.played != run.played else f"{100 * run.played:.1f}"
     return (f"{run.name}\n% played: {played}, quality score: {quality} ({len(run.episodes)} episodes)\n"
@@ -292,9 +304,23 @@ class GameFixture:
     :class:`PlayerModel` such as ``ScriptedModel([...])``, or a function of the chat.
     """
 
-    def __init__(self, session: LLMEvalSession, rootdir: Path, game_dirs: Sequence[Path] = ()) -> None:
+    def __init__(self, session: LLMEvalSession, rootdir: Path, game_dirs: Sequence[Path] = (),
+                 on_result: Callable[[GameRunResult], None] | None = None) -> None:
         self.session = session
         self.folders = [*game_folders(rootdir), *game_dirs]
+        self.on_result = on_result  # the report's: it shows every played episode
+
+    def _run(self, spec: GameSpec, experiment: str, players: list[Any], max_episodes: int | None,
+             episodes: Sequence[int] | None) -> GameRunResult:
+        try:
+            run = run_game(self.session, spec, experiment, players, max_episodes, episodes)
+        except RunFailed as exc:
+            if self.on_result is not None:
+                self.on_result(exc.result)
+            raise
+        if self.on_result is not None:
+            self.on_result(run)
+        return run
 
     def spec(self, game: str) -> GameSpec:
         specs = discover_games(self.folders, self.session.registries.games)
@@ -314,5 +340,5 @@ class GameFixture:
         wanted = names if experiment is None else [experiment] if isinstance(experiment, str) else list(experiment)
         play = GamePlay()
         for name in wanted:
-            play.runs.append(run_game(self.session, spec, name, list(players), max_episodes, episodes))
+            play.runs.append(self._run(spec, name, list(players), max_episodes, episodes))
         return play

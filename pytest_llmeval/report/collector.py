@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -31,11 +31,21 @@ from pytest_llmeval.report.baseline import (
     write_baseline,
 )
 from pytest_llmeval.report.compare import Comparison, compare_run
-from pytest_llmeval.report.episodes import find_episodes
+from pytest_llmeval.report.episodes import episode_view, shown_episodes
 from pytest_llmeval.report.html import report_parts
-from pytest_llmeval.report.run_records import RunRecord, record_from_properties, record_from_result
+from pytest_llmeval.report.run_records import (
+    RunRecord,
+    record_from_error,
+    record_from_game,
+    record_from_properties,
+    record_from_result,
+)
 from pytest_llmeval.report.settings import ReportSettings
 from pytest_llmeval.report.summary import REPORT_FILE, SUMMARY_FILE, build_summary, write_json
+from pytest_llmeval.run_result import RunResult
+
+if TYPE_CHECKING:
+    from pytest_llmeval.games.episode_runner import GameRunResult
 
 log = logging.getLogger("pytest_llmeval.report")
 
@@ -66,6 +76,7 @@ class ReportSession:
         self.records: dict[str, RunRecord] = {}
         self.collected: set[str] = set()
         self.reported: dict[str, tuple[str, dict[str, Any], str, str]] = {}
+        self.episodes: dict[str, dict[str, Any]] = {}  # every episode played this session, by folder
         self.started = time.time()
         self.outputs = Outputs()
         self._baseline: dict[str, dict[str, Any]] | None = None
@@ -91,7 +102,7 @@ class ReportSession:
             self._baseline = read_baseline(path) if path is not None else {}
         return self._baseline
 
-    def finish_run(self, item: pytest.Item, result: Any, failures: list[str], *, scenario_key: str,
+    def finish_run(self, item: pytest.Item, result: RunResult, failures: list[str], *, scenario_key: str,
                    worker: str, kind: str = "scenario") -> list[str]:
         """Record a finished run, apply the command-line gates and the baseline comparison.
 
@@ -135,15 +146,31 @@ class ReportSession:
         entry = find_entry(self.baseline_entries(), record)
         return compare_run(record, entry, path.stem, self.settings.tolerances, self.settings.significance)
 
-    def run_error(self, item: pytest.Item, error: BaseException, worker: str) -> None:
-        """A run that raised: listed as an error, so the summary never silently drops it."""
-        self.records[item.nodeid] = RunRecord(
-            nodeid=item.nodeid, name=item.name, key=item.name, scenario_key=item.name,
-            model=str(getattr(item, "model", "")), scenario=item.name.split(":", 1)[0].split("[", 1)[0],
-            worker=worker, outcome="error", failures=[f"{type(error).__name__}: {error}"])
+    def finish_game(self, item: pytest.Item, result: GameRunResult, model: str, worker: str) -> None:
+        """Record a game item's run and show its episodes; pytest's report of the item (its gates)
+        decides the outcome, see :meth:`all_records`."""
+        self.records[item.nodeid] = record_from_game(nodeid=item.nodeid, name=item.name, model=model,
+                                                     result=result, worker=worker)
+        self.add_episodes(result)
+
+    def add_episodes(self, result: GameRunResult) -> None:
+        """Show a game run's episodes (of a game item or of a test using ``play_game``)."""
+        for episode in result.episodes:
+            view = episode_view(episode)
+            self.episodes[view["path"]] = view  # an episode played again shows its last play
+
+    def run_error(self, item: pytest.Item, error: BaseException, worker: str,
+                  partial: RunResult | GameRunResult | None = None, model: str | None = None) -> None:
+        """A run that raised: listed as an error, with the counts of what it had done (``partial``).
+        ``model`` defaults to the item's ``model``."""
+        model = str(getattr(item, "model", "")) if model is None else model
+        self.records[item.nodeid] = record_from_error(nodeid=item.nodeid, name=item.name, model=model, error=error,
+                                                      worker=worker, partial=partial)
+        if partial is not None and not isinstance(partial, RunResult):
+            self.add_episodes(partial)  # a game's: the episodes it played before it failed
 
     def add_record(self, record: RunRecord) -> None:
-        """For other item types (for example games) that build their own record."""
+        """For other item types that build their own record."""
         self.records[record.nodeid] = record
 
     # --- reports and xdist -------------------------------------------------------------------
@@ -166,6 +193,7 @@ class ReportSession:
         workeroutput[WORKER_KEY] = json.dumps({
             "records": [r.to_json() for r in self.records.values()],
             "collected": sorted(self.collected),
+            "episodes": list(self.episodes.values()),
         })
 
     def merge_worker(self, workeroutput: dict[str, Any] | None) -> None:
@@ -177,15 +205,24 @@ class ReportSession:
             record = RunRecord.from_json(item)
             self.records[record.nodeid] = record
         self.collected.update(data.get("collected", []))
+        for view in data.get("episodes", []):
+            self.episodes[view["path"]] = view
 
     def all_records(self) -> list[RunRecord]:
-        """Records from items and workers, plus property-only ones for items that sent none."""
+        """Records from items and workers, plus property-only ones for items that sent none.
+
+        pytest's report has the last word on an outcome: a record that passed fails with the
+        report's failure text when its item failed (a game item's gates, for one).
+        """
         records = dict(self.records)
         for nodeid, (name, props, outcome, longrepr) in self.reported.items():
-            if nodeid not in records:
+            record = records.get(nodeid)
+            if record is None:
                 records[nodeid] = record_from_properties(nodeid, name, props, outcome, longrepr)
-            elif outcome == "failed" and records[nodeid].outcome == "passed":
-                records[nodeid].outcome = "failed"
+            elif outcome == "failed" and record.outcome == "passed":
+                record.outcome = "failed"
+                if not record.failures and longrepr:
+                    record.failures = [longrepr]
         return list(records.values())
 
     # --- session end -------------------------------------------------------------------------
@@ -211,7 +248,7 @@ class ReportSession:
         write_json(self.suite_dir / SUMMARY_FILE, summary)
         self.outputs.summary = self.suite_dir / SUMMARY_FILE
         if report is not None:
-            episodes = find_episodes([self.output_path], since=self.started - 1)
+            episodes = shown_episodes(self.episodes.values())
             tmp = report.with_name(f".{report.name}.tmp")
             with tmp.open("w", encoding="utf-8") as out:
                 out.writelines(report_parts(summary, records, episodes))

@@ -1,25 +1,20 @@
-"""Game episodes for the report, read generically from clembench-layout records on disk.
+"""Game episodes for the report, from the games' results of this session.
 
-Any folder with an ``interactions.json`` under the output path is an episode; the last four
-parts of its path are clembench's ``<players>/<game>/<experiment>/<episode>``. Only episodes
-written during this session are shown, so an old results folder does not leak into a report.
+Each game run's result (``games/episode_runner.py``) holds its played episodes; the report shows
+each one's turns and scores exactly as its clembench-layout records hold them, its folder's last
+four parts naming ``<players>/<game>/<experiment>/<episode>``. Only this session's episodes are
+shown, since only this session's results are handed over.
 """
 
 from __future__ import annotations
 
 import json
-import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-log = logging.getLogger("pytest_llmeval.report")
-
-
-def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+if TYPE_CHECKING:
+    from pytest_llmeval.games.episode_runner import Episode
 
 
 def _turns(interactions: Any) -> list[list[dict[str, Any]]]:
@@ -41,39 +36,28 @@ def _turns(interactions: Any) -> list[list[dict[str, Any]]]:
     return cleaned
 
 
-def find_episodes(roots: list[Path], since: float | None = None, limit: int = 2000) -> list[dict[str, Any]]:
-    """Episodes under ``roots`` (newest files first are not needed: sorted by path), at most ``limit``."""
-    episodes: list[dict[str, Any]] = []
-    seen: set[Path] = set()
-    for root in roots:
-        if not root.is_dir():
-            continue
-        for path in sorted(root.rglob("interactions.json")):
-            folder = path.parent.resolve()
-            if folder in seen:
-                continue
-            seen.add(folder)
-            try:
-                if since is not None and path.stat().st_mtime < since:
-                    continue
-            except OSError:
-                continue
-            interactions: Any = _read(path)
-            if interactions is None:
-                log.warning("skipping unreadable game record %s", path)
-                continue
-            parts = path.parent.relative_to(root).parts
-            players, game, experiment, episode = (("",) * 4 + tuple(parts))[-4:]
-            scores: Any = _read(path.parent / "scores.json")
-            episode_scores = scores.get("episode scores", {}) if isinstance(scores, dict) else {}
-            players_map = interactions.get("players", {}) if isinstance(interactions, dict) else {}
-            episodes.append({
-                "path": str(path.parent), "players": players, "game": game, "experiment": experiment,
-                "episode": episode,
-                "roles": {str(k): str(v) for k, v in players_map.items()} if isinstance(players_map, dict) else {},
-                "scores": {str(k): v for k, v in episode_scores.items()} if isinstance(episode_scores, dict) else {},
-                "turns": _turns(interactions),
-            })
-            if len(episodes) >= limit:
-                return episodes
-    return episodes
+def _as_written(value: Any) -> Any:
+    """The value as its record file holds it (``games/episode_files.py`` writes JSON, ``str`` for
+    anything else), so the report shows exactly what the records say."""
+    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def episode_view(episode: Episode) -> dict[str, Any]:
+    """What the report shows of one played episode: its folder, players, scores and turns."""
+    interactions: Any = _as_written(episode.interactions)
+    scores: Any = _as_written(episode.scores)
+    players, game, experiment, name = (("",) * 4 + episode.directory.parts)[-4:]
+    episode_scores = scores.get("episode scores", {}) if isinstance(scores, dict) else {}
+    players_map = interactions.get("players", {}) if isinstance(interactions, dict) else {}
+    return {
+        "path": str(episode.directory), "players": players, "game": game, "experiment": experiment,
+        "episode": name,
+        "roles": {str(k): str(v) for k, v in players_map.items()} if isinstance(players_map, dict) else {},
+        "scores": {str(k): v for k, v in episode_scores.items()} if isinstance(episode_scores, dict) else {},
+        "turns": _turns(interactions),
+    }
+
+
+def shown_episodes(views: Iterable[dict[str, Any]], limit: int = 2000) -> list[dict[str, Any]]:
+    """The episodes of this session in the order of their folders, at most ``limit``."""
+    return sorted(views, key=lambda view: Path(view["path"]))[:limit]

@@ -8,10 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from pytest_llmeval.adapters.adapter_spec import RequestState
-from pytest_llmeval.metrics.stat import Stat
-from pytest_llmeval.runspec import RunSpec
-from pytest_llmeval.scenarios.scenario import Scenario
+from pytest_llmeval.run_result import InstanceResult, RunResult
 
 RUN_FILES = ("run_spec.json", "scenario.json", "scenario_state.json", "per_instance_stats.json", "stats.json")
 
@@ -53,26 +50,21 @@ def _write_json(path: Path, data: Any, depth: int | None = None) -> None:
     tmp.replace(path)
 
 
-def write_run(directory: Path, run_spec: RunSpec, scenario: Scenario, states: list[RequestState],
-              per_instance: list[list[Stat]], stats: list[Stat],
-              instance_states: list[RequestState] | None = None) -> None:
-    """``instance_states`` pairs with ``per_instance`` when an instance sent several requests
-    (one per option); by default each state is one instance. Each of those states keeps its
-    instance's stats in ``stats``, so the report reads them without parsing the file again."""
+def _instance_json(instance: InstanceResult) -> dict[str, Any]:
+    head = instance.head.instance
+    return {"instance_id": head.id, **({"perturbation": head.perturbation.to_json()} if head.perturbation else {}),
+            "train_trial_index": instance.head.train_trial_index, "stats": [s.to_json() for s in instance.stats]}
+
+
+def write_run(result: RunResult) -> None:
+    """The five files of ``result``'s run folder, from the result alone."""
+    directory = result.output_dir
     directory.mkdir(parents=True, exist_ok=True)
-    heads = states if instance_states is None else instance_states
-    for head, instance_stats in zip(heads, per_instance):
-        head.stats = instance_stats
-    _write_json(directory / "run_spec.json", run_spec.to_json())
-    _write_json(directory / "scenario.json", scenario.to_json())
+    _write_json(directory / "run_spec.json", result.run_spec.to_json())
+    _write_json(directory / "scenario.json", result.scenario.to_json())
     _write_json(directory / "scenario_state.json", {
-        "adapter_spec": run_spec.adapter_spec.to_json(),
-        "request_states": (s.to_json() for s in states),
+        "adapter_spec": result.run_spec.adapter_spec.to_json(),
+        "request_states": (s.to_json() for s in result.states),
     }, depth=2)
-    _write_json(directory / "per_instance_stats.json", (
-        {"instance_id": s.instance.id,
-         **({"perturbation": s.instance.perturbation.to_json()} if s.instance.perturbation else {}),
-         "train_trial_index": s.train_trial_index, "stats": [stat.to_json() for stat in instance_stats]}
-        for s, instance_stats in zip(heads, per_instance)
-    ), depth=1)
-    _write_json(directory / "stats.json", [s.to_json() for s in stats])
+    _write_json(directory / "per_instance_stats.json", (_instance_json(i) for i in result.instances), depth=1)
+    _write_json(directory / "stats.json", [s.to_json() for s in result.stats])

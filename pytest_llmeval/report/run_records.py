@@ -12,12 +12,16 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.gates import pick_stat
 from pytest_llmeval.metrics.stat import MetricName, Stat
 from pytest_llmeval.plain import plain
 from pytest_llmeval.report.significance import confidence_interval
+from pytest_llmeval.run_result import RunResult
+
+if TYPE_CHECKING:
+    from pytest_llmeval.games.episode_runner import GameRunResult
 
 log = logging.getLogger("pytest_llmeval.report")
 
@@ -141,53 +145,14 @@ def _prompt_text(request: Any) -> str:
     return str(getattr(request, "prompt", ""))
 
 
-def _per_instance_stats(output_dir: Path, heads: list[Any]) -> list[dict[str, float]] | None:
-    """The per-instance stats the run wrote, one entry per instance group (so every metric any
-    metric function computed is included); None when the file does not line up with the groups."""
-    path = output_dir / "per_instance_stats.json"
-    try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(entries, list) or len(entries) != len(heads):
-        return None
-    rows = []
-    for entry, head in zip(entries, heads):
-        if entry.get("instance_id") != head.instance.id:
-            return None
-        values: dict[str, float] = {}
-        for stat in entry.get("stats", []):  # one group: all its stats share its split and perturbation
-            if stat.get("mean") is not None:
-                values.setdefault(stat.get("name", {}).get("name", ""), float(stat["mean"]))
-        rows.append(values)
-    return rows
-
-
 def _stat_values(stats: list[Stat]) -> dict[str, float]:
-    """Each metric's mean, first-seen, as :func:`_per_instance_stats` reads them from the file."""
+    """Each metric's mean, first-seen (one instance's stats share its split and perturbation)."""
     values: dict[str, float] = {}
     for stat in stats:
         mean = stat.mean
         if mean is not None:
             values.setdefault(stat.name.name, float(mean))
     return values
-
-
-def _instance_metrics(output_dir: Path, heads: list[Any]) -> list[dict[str, float]] | None:
-    """Per-instance metric values: from the stats ``write_run`` left on each group's first state,
-    else (a result built some other way) from the run's ``per_instance_stats.json``."""
-    if any(getattr(head, "stats", None) for head in heads):
-        return [_stat_values(head.stats) for head in heads]
-    return _per_instance_stats(output_dir, heads)
-
-
-def _group_states(states: list[Any]) -> list[list[Any]]:
-    """Request states per (instance, perturbation, trial), as the runner groups them for its stats."""
-    try:
-        from pytest_llmeval.pipeline import group_states
-    except ImportError:  # pragma: no cover - an older runner: one state per instance
-        return [[state] for state in states]
-    return group_states(states)
 
 
 def _perturbation(instance: Any) -> str | None:
@@ -211,13 +176,12 @@ def _answer(group: list[Any], metrics: dict[str, float]) -> tuple[str, str | Non
     return "", None
 
 
-def instance_records(result: Any, main_metric: str) -> list[InstanceRecord]:
-    """Instance records from a runner ``RunResult``: prompt, references, output, per-instance scores."""
-    groups = _group_states(list(result.states))
-    written = _instance_metrics(Path(result.output_dir), [g[0] for g in groups])
+def instance_records(result: RunResult, main_metric: str) -> list[InstanceRecord]:
+    """Instance records from a run's result: prompt, references, output, per-instance scores."""
     records: list[InstanceRecord] = []
     seen: dict[str, int] = {}
-    for n, group in enumerate(groups):
+    for instance_result in result.instances:
+        group = instance_result.states
         head = group[0]
         instance = head.instance
         perturbation = _perturbation(instance)
@@ -226,7 +190,7 @@ def instance_records(result: Any, main_metric: str) -> list[InstanceRecord]:
             base_key += f"/{perturbation}"
         seen[base_key] = seen.get(base_key, 0) + 1
         key = base_key if seen[base_key] == 1 else f"{base_key}#{seen[base_key]}"
-        metrics = written[n] if written is not None else {}
+        metrics = _stat_values(instance_result.stats)
         output, predicted = _answer(group, metrics)
         records.append(InstanceRecord(
             key=key, id=instance.id, split=instance.split, input=instance.input,
@@ -238,26 +202,64 @@ def instance_records(result: Any, main_metric: str) -> list[InstanceRecord]:
     return records
 
 
-def record_from_result(*, nodeid: str, name: str, key: str, scenario_key: str, model: str, result: Any,
+def record_from_result(*, nodeid: str, name: str, key: str, scenario_key: str, model: str, result: RunResult,
                        worker: str = "master", kind: str = "scenario") -> RunRecord:
-    """A record of a finished run (anything shaped like ``runner.RunResult``)."""
+    """The record of a finished run, from its result alone."""
     run_spec = result.run_spec
     stats = list(result.stats)
     figures = main_figures(stats, run_spec.main_metric)
     return RunRecord(
         nodeid=nodeid, name=name, key=key, scenario_key=scenario_key, model=model, kind=kind,
         scenario=name.split(":", 1)[0].split("[", 1)[0], run=run_spec.name, main_metric=run_spec.main_metric,
-        stats=[s.to_json() for s in stats], requests=len(result.states), cache_hits=int(result.cache_hits),
+        stats=[s.to_json() for s in stats], requests=result.requests, cache_hits=result.cache_hits,
         seconds=round(float(result.seconds), 3), output_dir=str(result.output_dir), worker=worker,
         instances=instance_records(result, run_spec.main_metric), **figures,
     )
 
 
+def record_from_game(*, nodeid: str, name: str, model: str, result: GameRunResult,
+                     worker: str = "master") -> RunRecord:
+    """The record of a game item's run (its episodes are the report's, see ``episodes.py``)."""
+    figures = main_figures(result.stats, result.main_metric)
+    quality = result.quality
+    if figures["value"] is None and not math.isnan(quality):
+        figures.update(value=quality, count=len(result.episodes))
+    return RunRecord(
+        nodeid=nodeid, name=name, key=name, scenario_key=name, model=model, kind="game",
+        scenario=result.spec.game_name, run=result.name, main_metric=result.main_metric,
+        stats=[s.to_json() for s in result.stats], requests=result.requests, cache_hits=result.cache_hits,
+        seconds=round(float(result.seconds), 3), output_dir=str(result.run_dir), worker=worker,
+        game={"game": result.spec.game_name, "experiment": result.experiment, "players": result.players},
+        **figures,
+    )
+
+
+def record_from_error(*, nodeid: str, name: str, model: str, error: BaseException, worker: str = "master",
+                      partial: RunResult | GameRunResult | None = None) -> RunRecord:
+    """A run that raised: listed as an error, so the summary never silently drops it. A run that
+    failed after sending requests keeps its counts, timing, folder and instances, not its figures
+    (a score over the instances that happened to succeed is not the run's)."""
+    if isinstance(partial, RunResult):
+        record = record_from_result(nodeid=nodeid, name=name, key=name, scenario_key=name, model=model,
+                                    result=partial, worker=worker)
+    elif partial is not None:
+        record = record_from_game(nodeid=nodeid, name=name, model=model, result=partial, worker=worker)
+    else:
+        record = RunRecord(nodeid=nodeid, name=name, key=name, scenario_key=name, model=model,
+                           scenario=name.split(":", 1)[0].split("[", 1)[0], worker=worker)
+    record.split, record.value, record.count, record.ci95, record.stats = None, None, 0, None, []
+    record.outcome = "error"
+    record.failures = [f"{type(error).__name__}: {error}"]
+    return record
+
+
 def record_from_properties(nodeid: str, name: str, props: dict[str, Any], outcome: str,
                            longrepr: str = "") -> RunRecord:
-    """A record for an item that reported only its ``llmeval_*`` properties (for example a game item).
+    """A record for an item of another plugin or of the user's own that handed the report no run
+    result, only its ``llmeval_*`` properties (the plugin's own items never come here).
 
-    The figures come from the run folder's ``stats.json`` when it exists, else from the properties.
+    The figures come from the ``stats.json`` of the folder the item names in ``llmeval_output``
+    (its own files: the interface documented for such items), else from the properties.
     """
     model = str(props.get("llmeval_model", ""))
     metric = str(props.get("llmeval_metric", ""))
