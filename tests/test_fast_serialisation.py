@@ -30,7 +30,7 @@ from pytest_llmeval.plain import plain
 from pytest_llmeval.report.helm_output import json_lines, run_dir, write_run
 from pytest_llmeval.report.html import render_report, report_data, report_parts, script_json
 from pytest_llmeval.report.run_records import InstanceRecord, RunRecord, instance_records
-from pytest_llmeval.report.summary import write_json
+from pytest_llmeval.report.summary import sort_records, write_json
 from pytest_llmeval.requests import GeneratedOutput, Message, Request, RequestResult, Token
 from pytest_llmeval.run_result import InstanceResult, RunResult
 from pytest_llmeval.runspec import Description, build_run_spec
@@ -335,9 +335,10 @@ def test_report_parts_join_to_the_page() -> None:
     record.instances[0].metrics = {"exact_match": 1.0}
     record.comparison = None
     summary: dict[str, Any] = {"suite": "s", "totals": {"runs": 2}}
-    parts = report_parts(summary, [record, empty], [])
-    assert len(parts) == 3 and "".join(parts) == render_report(summary, [record, empty], [])
-    assert parts[0].endswith('id="llmeval-data">') and parts[2].startswith("</script>")
+    parts = list(report_parts(summary, [record, empty], []))
+    assert "".join(parts) == render_report(summary, [record, empty], [])
+    [data] = [n for n, part in enumerate(parts) if part == report_data(sort_records([record, empty]), [])]
+    assert parts[data - 1].endswith('id="llmeval-data">') and parts[data + 1].startswith("</script>")
 
 
 def test_summary_json_still_writes_null_for_nan(tmp_path: Path) -> None:

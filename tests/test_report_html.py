@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -153,3 +154,37 @@ def test_runs_without_values_render(value: float | None) -> None:
                        instances=[InstanceRecord(key="k", id="i", split=None)])
     page = render_report(build_summary([record], "s"), [record], [])
     assert "ClientError: boom" in page and "1 errors" in page
+
+
+PACKAGE = Path(__file__).resolve().parents[1] / "pytest_llmeval"
+TEMPLATE_FILES = sorted(p for p in PACKAGE.glob("*/templates/*") if p.is_file())
+
+
+def test_page_inlines_its_stylesheet_and_script_exactly_as_written() -> None:
+    """One offline file: the CSS and the script are in the page, and not read as template syntax."""
+    record = make_record([1, 0], name="quiz:x=1[m]")
+    page = render_report(build_summary([record], "s"), [record], [])
+    for name in ("report.css", "report.js"):
+        assert (PACKAGE / "report" / "templates" / name).read_text(encoding="utf-8") in page
+    tags = parse(page)
+    assert not any(tag == "link" or "src" in attrs for tag, attrs in tags.tags)
+    assert len(tags.scripts) == 2 and "function renderRun(panel)" in tags.scripts[1]
+
+
+def test_templates_ship_in_the_wheel() -> None:
+    """Every template file matches a package-data pattern, so a non-editable install has it."""
+    tomllib = pytest.importorskip("tomllib")
+    config = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["pytest_llmeval"]
+    assert {p.name for p in TEMPLATE_FILES} >= {"report.html.j2", "report.css", "report.js", "transcript.html.j2"}
+    for path in TEMPLATE_FILES:
+        assert any(path.relative_to(PACKAGE).match(pattern) for pattern in patterns), path
+
+
+def test_no_markup_is_written_from_python_strings() -> None:
+    """Pages come from templates only: no module builds HTML elements in its strings."""
+    element = re.compile(r"<(!DOCTYPE|html|head|body|div|span|table|thead|tbody|tr|td|th|ul|ol|li|pre|code|p|a|h\d|"
+                         r"details|summary|script|style|svg|rect|path|text|figure|meta|dl|dt|dd)[\s>/]", re.I)
+    found = [f"{path.relative_to(PACKAGE)}:{n}: {line.strip()}" for path in sorted(PACKAGE.rglob("*.py"))
+             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if element.search(line)]
+    assert found == []
