@@ -148,7 +148,7 @@ class RunItem(LLMEvalItem):
             result = session.run_entry(self.entry.description, self.model, progress, limit)
         except RunFailed as exc:  # listed as an error with the requests it sent, then reported as usual
             report.run_error(self, exc.error, worker_id(), exc.result)
-            raise exc.error from None
+            raise exc.error from exc.error.__cause__  # keeps a user traceback for -v
         except Exception as exc:  # listed in the summary as an error, then reported as usual
             report.run_error(self, exc, worker_id())
             raise

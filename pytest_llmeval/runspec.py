@@ -18,6 +18,7 @@ from pytest_llmeval.adapters.adapter_spec import (
 )
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.extensions import expander_key
+from pytest_llmeval.metrics import MATCHERS
 from pytest_llmeval.perturbations import DATA_AUGMENTATIONS, Perturbation, augmenter_spec, perturbations_for
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.scenario import EVAL_SPLITS, Scenario
@@ -82,8 +83,9 @@ class RunSpec:
     main_metric: str = "exact_match"
     # ``data_augmentation=...``: perturbed copies of the eval instances run alongside them.
     perturbations: list[Perturbation] = field(default_factory=list)
-    # The metric functions behind ``metrics``, from the session's registry (set by build_run_spec).
-    matchers: dict[str, Matcher] = field(default_factory=dict)
+    # The metric functions behind ``metrics``: the session's registry sets them (build_run_spec);
+    # a RunSpec built by hand scores with the built-in ones.
+    matchers: dict[str, Matcher] = field(default_factory=lambda: dict(MATCHERS))
     # Constructor arguments that are objects (a user scenario's definition): not in run_spec.json.
     scenario_context: dict[str, Any] = field(default_factory=dict)
 

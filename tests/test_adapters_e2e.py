@@ -106,9 +106,10 @@ def _check_separate(run: Path) -> dict[str, list[float]]:
         assert [s["reference_index"] for s in group] == list(range(len(group[0]["instance"]["references"])))
         scores = [_option_score(s) for s in group]
         best = max(range(len(scores)), key=scores.__getitem__)
+        tied = [i for i, score in enumerate(scores) if score >= scores[best]]  # as HELM: ties share the credit
         instance = group[0]["instance"]
         split = expected[instance["split"]]
-        split["exact_match"].append(float("correct" in instance["references"][best]["tags"]))
+        split["exact_match"].append(sum("correct" in instance["references"][i]["tags"] for i in tied) / len(tied))
         split["predicted_index"].append(best)
         split["max_prob"].append(1 / sum(math.exp(s - scores[best]) for s in scores))
     stats = _stats(run)

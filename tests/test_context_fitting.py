@@ -234,10 +234,10 @@ def _run_files(root: Path, model: str) -> tuple[list[dict[str, Any]], dict[tuple
 @pytest.mark.parametrize("xdist", XDIST)
 def test_tiny_window_in_prod_env(windowed: pytest.Pytester, xdist: list[str]) -> None:
     result = windowed.runpytest("--llmeval-models", "scripted/windowed,scripted/unlimited",
-                                "--llmeval-max-eval-instances", "12", "--llmeval-disable-cache", *xdist)
+                                "--llmeval-max-eval-instances", "30", "--llmeval-disable-cache", *xdist)
     result.assert_outcomes(passed=2)
     states, stats = _run_files(windowed.path, "scripted_windowed")
-    assert len(states) == 12
+    assert len(states) == 30
     for state in states:
         prompt = state["request"]["prompt"]
         assert len(prompt.encode("utf-8")) + 1 <= 600  # bytes are tokens; 1 token to generate

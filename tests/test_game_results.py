@@ -12,6 +12,7 @@ import pytest
 
 from pytest_llmeval.clients.cache import CachingClient
 from pytest_llmeval.clients.python_callable import CallableClient
+from pytest_llmeval.errors import UserModelError
 from pytest_llmeval.games import GameRunResult, HandleModel, discover_games, play_experiment
 from pytest_llmeval.model import ModelHandle
 from pytest_llmeval.registry.entries import ModelDeployment, ModelMetadata, ObjectSpec
@@ -65,7 +66,9 @@ def test_a_game_run_is_one_value_and_its_record_needs_no_files(tmp_path: Path) -
 def test_a_game_that_fails_part_way_yields_what_it_played(tmp_path: Path) -> None:
     with pytest.raises(RunFailed) as info:
         play(tmp_path, greeter(fail_on_call=2), [0, 1, 2])
-    assert isinstance(info.value.error, RuntimeError) and str(info.value) == "the model server went away"
+    error = info.value.error  # the user's model raised: one line naming it, its own exception as the cause
+    assert isinstance(error, UserModelError) and isinstance(error.__cause__, RuntimeError)
+    assert str(info.value) == "greeter: the model function raised RuntimeError: the model server went away"
     partial: GameRunResult = info.value.result
     assert [e.index for e in partial.episodes] == [0]
     assert partial.requests == 1
@@ -73,7 +76,8 @@ def test_a_game_that_fails_part_way_yields_what_it_played(tmp_path: Path) -> Non
     record = record_from_error(nodeid="g::x", name="hellogame:greet_en[fake/greeter]", model="fake/greeter",
                                error=info.value.error, partial=partial)
     assert (record.kind, record.outcome, record.requests, record.value) == ("game", "error", 1, None)
-    assert record.failures == ["RuntimeError: the model server went away"]
+    assert record.failures == ["UserModelError: greeter: the model function raised RuntimeError: "
+                               "the model server went away"]
 
 
 def report_session(tmp_path: Path) -> ReportSession:

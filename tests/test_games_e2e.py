@@ -369,7 +369,8 @@ def test_a_game_that_fails_part_way_is_listed_with_what_it_played(project: pytes
     result.assert_outcomes(failed=1)
     [run] = json.loads((project.path / "benchmark_output" / "runs" / "default" / "summary.json").read_text())["runs"]
     assert (run["kind"], run["outcome"], run["model"], run["requests"]) == ("game", "error", "scripted/fading", 1)
-    assert run["failures"] == ["RuntimeError: the model server went away"]
+    assert run["failures"] == ["UserModelError: scripted/fading: the model's generate() raised RuntimeError: "
+                               "the model server went away"]
     result.stdout.fnmatch_lines(["scripted/fading*hellogame:greet_en*quality_score*1*0*ERROR"])
     [episode] = report_data(project.path)["episodes"]  # the one it played
     assert episode["scores"]["Main Score"] == 100

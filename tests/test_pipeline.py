@@ -13,6 +13,7 @@ import pytest
 import pytest_llmeval.pipeline as pipeline
 from pytest_llmeval.adapters.adapter_spec import AdapterSpec
 from pytest_llmeval.clients.cache import CachingClient, RequestCache
+from pytest_llmeval.clients.protocol import ClientBase
 from pytest_llmeval.errors import ClientError, ConfigError
 from pytest_llmeval.pipeline import execute
 from pytest_llmeval.report.run_records import record_from_error, record_from_result
@@ -38,7 +39,7 @@ class Sums(Scenario):
                 for n in range(6)]
 
 
-class Answers:
+class Answers(ClientBase):
     """Answers ``2n`` (wrong on n=3), fails the requests for ``fail`` and raises on a call holding ``crash``.
 
     Two requests per call, so a crash leaves the earlier calls answered.

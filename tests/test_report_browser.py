@@ -25,24 +25,15 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 EVIL_TEXT = "<script>window.__pwned = 1</script><b>bold</b>"
 
 # Game records in clembench's layout, written during the session as a game item would write them.
-GAME_CONFTEST = '''
-import json
-from pathlib import Path
+GAME_TEST = '''
+from pytest_llmeval import ScriptedModel
 
 
-def pytest_sessionstart(session):
-    episode = Path(session.config.rootpath, "benchmark_output", "results", "m--m", "taboo", "0_high_en", "episode_0")
-    episode.mkdir(parents=True, exist_ok=True)
-    turns = [[
-        {"from": "GM", "to": "Player 1", "timestamp": "t",
-         "action": {"type": "send message", "content": "Describe 'ear'"}},
-        {"from": "Player 1", "to": "GM", "timestamp": "t",
-         "action": {"type": "get message", "content": "CLUE: <script>window.__pwned = 3</script>"}},
-        {"from": "GM", "to": "Player 2", "timestamp": "t", "action": {"type": "send message", "content": "Guess"}},
-        {"from": "Player 2", "to": "GM", "timestamp": "t", "action": {"type": "get message", "content": "GUESS: ear"}},
-    ]]
-    (episode / "interactions.json").write_text(json.dumps({"players": {"GM": "gm"}, "turns": turns}))
-    (episode / "scores.json").write_text(json.dumps({"turn scores": {}, "episode scores": {"Main Score": 100.0}}))
+def test_taboo_episode(play_game):
+    """One won taboo episode whose clue is markup: the report must show it as text."""
+    describer = ScriptedModel(["CLUE: <script>window.__pwned = 3</script>"])
+    play = play_game("taboo", [describer, ScriptedModel(["GUESS: food"])], experiment="high_en", episodes=[0])
+    assert play.runs[0].episodes[0].scores["episode scores"]["Main Score"] == 100.0
 '''
 
 
@@ -74,15 +65,15 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     """
     root = tmp_path_factory.mktemp("browser-report")
     write_models(root)
-    (root / "conftest.py").write_text(GAME_CONFTEST)
+    (root / "test_game.py").write_text(GAME_TEST)
     (root / "pytest.ini").write_text("[pytest]\n")
     (root / "eval_mmlu.yaml").write_text("entries: [mmlu:subject=anatomy, mmlu:subject=astronomy]\n")
     args = ["--llmeval-models", "scripted/oracle,scripted/evil", "--llmeval-max-eval-instances", "12"]
     saved = _pytest(root, *args, "--llmeval-save-baseline", "main")
     assert saved.returncode == 0, saved.stdout + saved.stderr
-    write_models(root, wrong_percent=50)
+    write_models(root, wrong_percent=80)
     compared = _pytest(root, *args, "--llmeval-compare", "main", "-n", "2")
-    assert "2 failed, 2 passed" in compared.stdout, compared.stdout + compared.stderr
+    assert "2 failed, 3 passed" in compared.stdout, compared.stdout + compared.stderr
     return root / "benchmark_output" / "runs" / "default" / "report.html", summary_of(root)
 
 
@@ -175,10 +166,10 @@ def test_markup_in_predictions_and_transcripts_is_shown_as_text(browser: Any,
     episode = page.locator("#episodes details.episode").first
     episode.locator("summary").click()
     bubbles = episode.locator(".bubble")
-    expect(bubbles).to_have_count(4)
-    assert "CLUE: <script>window.__pwned = 3</script>" in bubbles.nth(1).inner_text()
-    assert "from-p1" in (bubbles.nth(1).get_attribute("class") or "")
-    assert "from-p2" in (bubbles.nth(3).get_attribute("class") or "")
+    clue = bubbles.filter(has_text="CLUE: <script>window.__pwned = 3</script>")
+    expect(clue).not_to_have_count(0)  # drawn on the toggle event
+    assert "from-p1" in (clue.first.get_attribute("class") or "")
+    assert "from-p2" in (bubbles.filter(has_text="GUESS: food").first.get_attribute("class") or "")
     assert "Main Score 100" in episode.locator("summary").inner_text()
     assert page.evaluate("() => window.__pwned === undefined")
     assert errors == []

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -46,8 +47,12 @@ def test_a_stopped_watchdog_and_a_living_parent_end_nothing() -> None:
     assert calls == []
 
 
-def test_only_xdist_workers_are_watched(pytestconfig: pytest.Config) -> None:
-    assert ControllerWatchdog.for_worker(pytestconfig) is None  # this process is no xdist worker
+def test_only_xdist_workers_are_watched() -> None:
+    """xdist gives a worker's config ``workerinput``; the controller's and a plain run's have none."""
+    assert ControllerWatchdog.for_worker(SimpleNamespace()) is None  # type: ignore[arg-type]
+    watchdog = ControllerWatchdog.for_worker(SimpleNamespace(workerinput={}))  # type: ignore[arg-type]
+    assert watchdog is not None
+    watchdog.stop()
 
 
 # --- a real controller, killed ----------------------------------------------------------------------

@@ -193,7 +193,7 @@ class GameItem(LLMEvalItem):
             run = run_game(session, self.spec, self.experiment, list(self.models), limit)
         except RunFailed as exc:  # listed as an error with what it played, then reported as usual
             report.run_error(self, exc.error, worker_id(), exc.result, model=label)
-            raise exc.error from None
+            raise exc.error from exc.error.__cause__  # keeps a user traceback for -v
         except Exception as exc:
             report.run_error(self, exc, worker_id(), model=label)
             raise
