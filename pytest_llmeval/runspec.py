@@ -127,7 +127,7 @@ def run_spec_function(name: str) -> Callable[[RunSpecFunction], RunSpecFunction]
 
 GENERIC_KEYS = ("model", "max_train_instances", "num_train_trials", "max_tokens", "num_outputs",
                 "temperature", "stop", "instructions", "eval_split", "data_augmentation", "max_eval_instances")
-_STOPS = {"none": (), "hash": ("###",), "newline": ("\n",), "period": (".",)}
+STOP_NAMES: dict[str, tuple[str, ...]] = {"none": (), "hash": ("###",), "newline": ("\n",), "period": (".",)}
 
 
 def _int(description: Description, key: str, value: str) -> int:
@@ -153,9 +153,9 @@ def apply_generic(spec: AdapterSpec, description: Description) -> AdapterSpec:
                 raise ConfigError(f"temperature={value!r} in {description} is not a number",
                                   field=key) from exc
         elif key == "stop":
-            if value not in _STOPS:
-                raise ConfigError(f"stop={value!r} in {description}: use one of {', '.join(_STOPS)}", field=key)
-            changes["stop_sequences"] = _STOPS[value]
+            if value not in STOP_NAMES:
+                raise ConfigError(f"stop={value!r} in {description}: use one of {', '.join(STOP_NAMES)}", field=key)
+            changes["stop_sequences"] = STOP_NAMES[value]
         elif key == "instructions":
             changes["instructions"] = value
         elif key == "eval_split":

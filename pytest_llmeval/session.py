@@ -57,6 +57,8 @@ class LLMEvalSession:
     registries: Registries = field(default_factory=builtin_registries)
     redactor: Redactor = field(default_factory=Redactor)
     handles: dict[str, ModelHandle] = field(default_factory=dict)
+    # per deployment, for the games' context-window checks (built on first use)
+    chat_token_counters: dict[str, Any] = field(default_factory=dict)
     log_redaction: LogRedaction | None = None
 
     @classmethod

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -100,7 +100,30 @@ class ServedModel:
             return ""
 
 
-class EchoingOpenAIServer:
+ServerT = TypeVar("ServerT", bound="LoopbackHTTPServer")
+
+
+class LoopbackHTTPServer:
+    """A threaded ``http.server`` on a free loopback port, serving while inside ``with``."""
+
+    def __init__(self, handler: Any) -> None:
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+
+    def __enter__(self: ServerT) -> ServerT:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(timeout=5)
+
+
+class EchoingOpenAIServer(LoopbackHTTPServer):
     """An OpenAI-compatible chat server on loopback that echoes the request's ``Authorization``
     header into every completion (a misconfigured proxy or a debugging server does this).
 
@@ -140,17 +163,5 @@ class EchoingOpenAIServer:
                 pass
 
         lock = threading.Lock()
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-
-    def __enter__(self) -> EchoingOpenAIServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(timeout=5)
+        super().__init__(Handler)
+        self.base_url = f"{self.url}/v1"

@@ -210,15 +210,12 @@ class GameItem(LLMEvalItem):
 
 # --- running -------------------------------------------------------------------------------------
 
-_COUNTERS: dict[tuple[int, str, int | None, str | None], ChatTokenCounter] = {}
-
-
 def token_counter(session: LLMEvalSession, name: str) -> ChatTokenCounter:
     """When the deployment has a window to check: its local client, which counts the prompt as
     it renders it for sending, else its tokenizer (else a character estimate)."""
     deployment = session.registry.deployment(name)
-    key = (id(session), name, deployment.max_sequence_length, deployment.tokenizer_name)
-    if key not in _COUNTERS:
+    counters = session.chat_token_counters
+    if name not in counters:
         tokenizer = client = None
         if deployment.max_sequence_length is not None:
             try:
@@ -229,8 +226,8 @@ def token_counter(session: LLMEvalSession, name: str) -> ChatTokenCounter:
                     tokenizer = session.tokenizer(name)
             except Exception as exc:  # no tokenizer: fall back to counting characters
                 log.info("%s: no tokenizer (%s); estimating prompt tokens from characters", name, exc)
-        _COUNTERS[key] = ChatTokenCounter(tokenizer, client)
-    return _COUNTERS[key]
+        counters[name] = ChatTokenCounter(tokenizer, client)
+    return counters[name]
 
 
 def player_models(session: LLMEvalSession, spec: GameSpec, players: Sequence[str | PlayerModel | Any]) -> list[

@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, ADAPT_MULTIPLE_CHOICE_JOINT, AdapterSpec
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.runspec import Description, RunSpec, multiple_choice_joint
+from pytest_llmeval.runspec import STOP_NAMES, Description, RunSpec, multiple_choice_joint
 from pytest_llmeval.validation.eval_schemas import SETTINGS
 from pytest_llmeval.validation.validator import check
 
 if TYPE_CHECKING:
     from pytest_llmeval.extensions import Registries
 
-STOP_NAMES = {"none": (), "hash": ("###",), "newline": ("\n",), "period": (".",)}
 _TEXT_FIELDS = ("instructions", "global_prefix", "global_suffix", "input_prefix", "input_suffix", "output_prefix",
                 "output_suffix", "instance_prefix", "reference_prefix", "reference_suffix")
 _COUNT_FIELDS = ("max_train_instances", "num_outputs", "num_train_trials", "max_tokens")
