@@ -39,6 +39,7 @@ from urllib3.exceptions import (
 from urllib3.util.retry import Retry
 
 from pytest_llmeval.errors import LLMEvalError
+from pytest_llmeval.retry_policy import RetryPolicy
 
 RETRY_STATUSES = frozenset({429, *range(500, 600)})
 RETRY_METHODS = frozenset({"HEAD", "GET", "POST"})
@@ -46,16 +47,6 @@ MAX_BACKOFF_S = 60.0
 MAX_RETRY_AFTER_S = 300
 ERROR_BODY_CHARS = 500
 USER_AGENT = "pytest-llmeval"
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How hard to try: ``retries`` after the first attempt, ``backoff`` seconds doubling from
-    the second retry on, ``timeout`` seconds to connect and between bytes of the answer."""
-
-    retries: int = 5
-    backoff: float = 0.5
-    timeout: float = 120.0
 
 
 class HTTPFailure(LLMEvalError):

@@ -9,6 +9,7 @@ session that writes no page (xdist workers, ``--llmeval-no-report``) never pays 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,26 @@ def _blank_none(value: Any) -> Any:
     return "" if value is None else value
 
 
+def _bytecode_cache() -> Any:
+    """Compiled templates kept in the user's cache folder (keyed by the template's source), so a
+    session does not compile the report's template again; an unwritable folder only costs that."""
+    from jinja2 import FileSystemBytecodeCache
+
+    from pytest_llmeval.paths import user_cache_dir
+
+    class QuietCache(FileSystemBytecodeCache):
+        def dump_bytecode(self, bucket: Any) -> None:
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    folder = user_cache_dir() / "templates"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return QuietCache(str(folder))
+
+
 def package_environment(package: str, filters: dict[str, Callable[..., Any]]) -> Environment:
     """An environment over ``<package>/templates``: escaped, strict about undefined names, and
     with block tags on their own lines leaving no blank lines behind."""
@@ -28,6 +49,7 @@ def package_environment(package: str, filters: dict[str, Callable[..., Any]]) ->
 
     environment = Environment(loader=PackageLoader(package, "templates"), autoescape=True,
                               undefined=StrictUndefined, finalize=_blank_none, trim_blocks=True,
-                              lstrip_blocks=True, keep_trailing_newline=True, auto_reload=False)
+                              lstrip_blocks=True, keep_trailing_newline=True, auto_reload=False,
+                              bytecode_cache=_bytecode_cache())
     environment.filters.update(filters)
     return environment

@@ -35,8 +35,8 @@ from typing import Any
 from filelock import FileLock
 
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
-from pytest_llmeval.http_session import RetryPolicy
 from pytest_llmeval.paths import user_cache_dir
+from pytest_llmeval.retry_policy import RetryPolicy
 from pytest_llmeval.scenarios.archives import is_safe_relative, safe_extract
 from pytest_llmeval.scenarios.downloads import (
     ChecksumMismatchError,

@@ -6,11 +6,12 @@ import hashlib
 import logging
 import os
 from pathlib import Path
-
-import requests
+from typing import TYPE_CHECKING
 
 from pytest_llmeval.errors import DataNotFoundError
-from pytest_llmeval.http_session import HTTPFailure, RetryingSession, RetryPolicy, attempts_of, describe_error, shown
+
+if TYPE_CHECKING:
+    from pytest_llmeval.retry_policy import RetryPolicy
 
 log = logging.getLogger("pytest_llmeval.data")
 
@@ -47,6 +48,10 @@ def http_download(url: str, target: Path, sha256: str | None, policy: RetryPolic
 
     HTTP 429, 5xx, refused and dropped connections and timeouts are retried by the session.
     """
+    import requests  # only a run that downloads pays for importing it
+
+    from pytest_llmeval.http_session import HTTPFailure, RetryingSession, attempts_of, describe_error, shown
+
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
     digest = hashlib.sha256()
