@@ -98,7 +98,9 @@ def check(document: Any, schema: dict[str, Any], file: str | Path | None, *, ent
     """
     problems = list(_Validator(schema).iter_errors(document))
     for problem in sorted((p for p in problems if p.validator == "warnUnknown"), key=_order):
-        warnings.warn(ConfigWarning(str(_error(problem, document, file, entry, named))), stacklevel=3)
+        # Told at the user's file, not at this line of ours: one line, no source shown (line 0).
+        warnings.warn_explicit(ConfigWarning(str(_error(problem, document, file, entry, named))), ConfigWarning,
+                               filename=str(file or "<settings>"), lineno=0)
     errors = sorted((p for p in problems if p.validator != "warnUnknown"), key=_order)
     if errors:
         raise _error(errors[0], document, file, entry, named)
