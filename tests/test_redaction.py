@@ -78,6 +78,17 @@ def test_log_records_are_cleaned_before_pytest_handles_them(caplog: pytest.LogCa
     assert f"after {SECRET}" in caplog.text  # removed: nothing left attached
 
 
+def test_urllib3_retry_warnings_are_cleaned_too(caplog: pytest.LogCaptureFixture) -> None:
+    """urllib3 logs each retry with the URL, where a pre-signed query string may hold a key."""
+    caplog.set_level(logging.DEBUG)
+    redaction = LogRedaction(Redactor([SECRET])).install()
+    try:
+        logging.getLogger("urllib3.connectionpool").warning("Retrying ... /data?sig=%s", SECRET)
+    finally:
+        redaction.remove()
+    assert "/data?sig=[REDACTED]" in caplog.text and SECRET not in caplog.text
+
+
 class Leaky(ClientBase):
     """A backend that puts its key into everything it answers."""
 

@@ -70,25 +70,28 @@ class Redactor:
 
 
 class LogRedaction:
-    """Cleans the records of one logger tree (``pytest_llmeval``) before they are handled.
+    """Cleans the records of the plugin's logger tree (``pytest_llmeval``) and of urllib3's (whose
+    retry warnings name URLs) before they are handled.
 
-    A handler on the tree's root logger runs before the handlers of its ancestors (pytest's
+    A handler on a tree's root logger runs before the handlers of its ancestors (pytest's
     capture and terminal handlers sit on the root logger), so it can rewrite each record in
     place: message, arguments and traceback text.
     """
 
-    def __init__(self, redactor: Redactor, logger: str = "pytest_llmeval") -> None:
+    def __init__(self, redactor: Redactor, loggers: tuple[str, ...] = ("pytest_llmeval", "urllib3")) -> None:
         self.redactor = redactor
-        self.logger = logging.getLogger(logger)
+        self.loggers = [logging.getLogger(name) for name in loggers]
         self._handler = _RedactingHandler(redactor)
 
     def install(self) -> LogRedaction:
-        if self.redactor and self._handler not in self.logger.handlers:
-            self.logger.addHandler(self._handler)
+        for logger in self.loggers:
+            if self.redactor and self._handler not in logger.handlers:
+                logger.addHandler(self._handler)
         return self
 
     def remove(self) -> None:
-        self.logger.removeHandler(self._handler)
+        for logger in self.loggers:
+            logger.removeHandler(self._handler)
 
 
 class _RedactingHandler(logging.Handler):
