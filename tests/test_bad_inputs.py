@@ -302,13 +302,17 @@ GAMES_ERRORS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "field", "entry"), GAMES_ERRORS)
-def test_games_file_errors(tmp_path: Path, text: str, field: str | None, entry: str | None) -> None:
-    path = tmp_path / "games.yaml"
+def _read_bad_file(path: Path, text: str, reader: Any, field: str | None, entry: str | None) -> None:
+    """``text`` written to ``path`` and read by ``reader`` fails with one line naming file, entry and field."""
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as excinfo:
-        read_games_file(path)
+        reader(path)
     _one_line(excinfo.value, path, field, entry)
+
+
+@pytest.mark.parametrize(("text", "field", "entry"), GAMES_ERRORS)
+def test_games_file_errors(tmp_path: Path, text: str, field: str | None, entry: str | None) -> None:
+    _read_bad_file(tmp_path / "games.yaml", text, read_games_file, field, entry)
 
 
 def test_games_file_typo_warns(tmp_path: Path) -> None:
@@ -340,11 +344,7 @@ CLEMGAME_ERRORS = [
 
 @pytest.mark.parametrize(("text", "field", "entry"), CLEMGAME_ERRORS)
 def test_clemgame_errors(tmp_path: Path, text: str, field: str | None, entry: str | None) -> None:
-    path = tmp_path / "clemgame.json"
-    path.write_text(text, encoding="utf-8")
-    with pytest.raises(ConfigError) as excinfo:
-        read_spec_file(path)
-    _one_line(excinfo.value, path, field, entry)
+    _read_bad_file(tmp_path / "clemgame.json", text, read_spec_file, field, entry)
 
 
 def test_clembench_games_keys_are_accepted(tmp_path: Path) -> None:

@@ -69,7 +69,7 @@ BAD_OPTIONS = [
     (["--llmeval-players", "a,b ,c"], "field --llmeval-players: pairing ',c' has an empty model name"),
     (["--llmeval-suite", ""], "field --llmeval-suite: '' is not a suite name"),
     (["--llmeval-suite", "../elsewhere"], "field --llmeval-suite: '../elsewhere' is not a suite name"),
-    (["--llmeval-suite", "/tmp/nightly"], "field --llmeval-suite: '/tmp/nightly' is not a suite name"),
+    (["--llmeval-suite", "/var/nightly"], "field --llmeval-suite: '/var/nightly' is not a suite name"),
     (["--llmeval-suite", "nightly/"], "field --llmeval-suite: 'nightly/' is not a suite name"),
     (["--llmeval-eval-files", " "], "field --llmeval-eval-files: ' ' names no file pattern"),
     (["--llmeval-fail-under", "exact_match=high"], "field --llmeval-fail-under: gate 'exact_match=high'"),
