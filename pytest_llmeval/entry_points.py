@@ -32,13 +32,17 @@ SCENARIOS, METRICS, CLIENTS, GAMES = ("pytest_llmeval.scenarios", "pytest_llmeva
 EntryPoints = Callable[[str], Iterable[EntryPoint]]
 
 
-def installed(group: str) -> Iterable[EntryPoint]:
-    return entry_points(group=group)
+def installed() -> EntryPoints:
+    """The installed packages' entry points by group, read once (each read walks every package's
+    metadata, and every pytest process, xdist workers included, reads them at start-up)."""
+    found = entry_points()
+    return lambda group: found.select(group=group)
 
 
-def load_entry_points(registries: Registries, points: EntryPoints = installed) -> Registries:
+def load_entry_points(registries: Registries, points: EntryPoints | None = None) -> Registries:
     """Register what every installed package declares in the four groups; returns ``registries``.
     Scenarios come last: their settings may name a package's metric."""
+    points = points if points is not None else installed()
     for point in points(METRICS):
         obj = _load(point, METRICS)
         _check_callable(obj, point, METRICS)

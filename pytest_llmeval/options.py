@@ -26,7 +26,7 @@ _OPTIONS: list[tuple[str, str, Any, str]] = [
     ("output-path", "string", "benchmark_output", "where HELM-format run folders are written"),
     ("suite", "string", "default", "suite name: runs go to <output-path>/runs/<suite>/"),
     ("max-eval-instances", "string", None,
-     "evaluate at most N instances per run, sampled as helm-run samples them; overrides an entry's own "
+     "evaluate at most N instances per run, chosen by helm-run's sampling rule; overrides an entry's own "
      "max_eval_instances ('all': none of those limits)"),
     ("priority", "string", None, "only run entries with priority <= N (as helm-present --priority)"),
     ("eval-files", "string", DEFAULT_EVAL_FILES, "glob patterns of eval files to collect"),

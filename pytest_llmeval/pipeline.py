@@ -37,8 +37,8 @@ Progress = Callable[[int, int], None]
 
 
 def downsample(instances: list[Instance], eval_splits: tuple[str, ...], limit: int | None) -> list[Instance]:
-    """Every training instance and at most ``limit`` eval instances, the ones ``helm-run`` picks in
-    the order it picks them: ``np.random.seed(0); np.random.choice(evaluated, limit, replace=False)``."""
+    """Every training instance and at most ``limit`` eval instances, picked by ``helm-run``'s rule in
+    its order: ``np.random.seed(0); np.random.choice(evaluated, limit, replace=False)``."""
     train = [i for i in instances if i.split == TRAIN_SPLIT]
     evaluated = [i for i in instances if i.split in eval_splits]
     if limit is not None and len(evaluated) > limit:
