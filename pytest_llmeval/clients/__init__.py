@@ -1,4 +1,5 @@
-"""Model clients behind one protocol: Hugging Face local, OpenAI-compatible HTTP, Python callables."""
+"""Model clients behind one protocol: Hugging Face local, OpenAI-compatible HTTP, Python callables, and
+any other HELM client class through crfm-helm."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_llmeval.clients.cache import CachingClient, RequestCache, cache_key
 from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.factory import check_client_spec, make_client
+from pytest_llmeval.clients.helm_bridge import HelmBridgeClient
 from pytest_llmeval.clients.protocol import Capabilities, Client, ClientBase, client_identity
 from pytest_llmeval.clients.python_callable import CallableClient
 
@@ -15,7 +17,8 @@ if TYPE_CHECKING:
     from pytest_llmeval.clients.openai_compatible import OpenAICompatibleClient
 
 __all__ = [
-    "CachingClient", "CallableClient", "Capabilities", "Client", "ClientBase", "Credentials", "HuggingFaceClient",
+    "CachingClient", "CallableClient", "Capabilities", "Client", "ClientBase", "Credentials", "HelmBridgeClient",
+    "HuggingFaceClient",
     "HuggingFaceTokenizer",
     "OpenAICompatibleClient", "RequestCache", "cache_key", "check_client_spec", "client_identity", "make_client",
 ]

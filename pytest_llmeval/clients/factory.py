@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.clients.credentials import Credentials
+from pytest_llmeval.clients.helm_bridge import HelmBridgeClient, is_helm_client_class, unbuildable_reason
 from pytest_llmeval.clients.protocol import Capabilities, Client, client_identity
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry.entries import ModelDeployment
@@ -25,6 +26,7 @@ HF = "huggingface"
 OPENAI = "openai_compatible"
 
 CALLABLE = "callable"
+HELM_BRIDGE = "helm_bridge"  # any other helm.clients.* class, run by crfm-helm's own code
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ def _locate(deployment: ModelDeployment, backends: Backends) -> tuple[str, Any]:
     class_name = deployment.client_spec.class_name
     if class_name in backends:
         return backends[class_name].backend, backends[class_name].target
+    if is_helm_client_class(class_name):
+        reason = unbuildable_reason(class_name)
+        if reason is not None:
+            raise ConfigError(f"{class_name} {reason}", file=deployment.source, entry=deployment.name,
+                              field="client_spec.class_name")
+        return HELM_BRIDGE, None
     from pytest_llmeval.clients.python_callable import import_object
 
     try:
@@ -92,6 +100,8 @@ def check_client_spec(deployment: ModelDeployment, backends: Backends = BUILTIN_
 def backend_of(deployment: ModelDeployment, backends: Backends = BUILTIN_BACKENDS) -> str:
     """The backend a deployment's class name selects (``callable`` for anything else)."""
     known = backends.get(deployment.client_spec.class_name)
+    if known is None and is_helm_client_class(deployment.client_spec.class_name):
+        return HELM_BRIDGE
     return known.backend if known is not None else CALLABLE
 
 
@@ -179,6 +189,8 @@ def make_client(deployment: ModelDeployment, credentials: Credentials, backends:
                 raise ConfigError("is required for an OpenAI-compatible deployment", file=deployment.source,
                                   entry=deployment.name, field="client_spec.args.base_url")
             return OpenAICompatibleClient(**args)
+        if backend == HELM_BRIDGE:
+            return HelmBridgeClient(deployment, credentials)
         from pytest_llmeval.clients.python_callable import CallableClient
 
         return CallableClient(target, args, name=spec.class_name, deployment=deployment.name)
