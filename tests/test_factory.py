@@ -69,7 +69,7 @@ def _error(deployment: ModelDeployment, credentials: Credentials | None = None) 
 
 
 def test_unknown_client_class() -> None:
-    deployment = _deployment("helm.clients.nosuch_client.NoSuchClient")
+    deployment = _deployment("nosuch_models.NoSuchClient")  # helm.clients.* names: tests/test_helm_bridge.py
     for call in (check_client_spec, lambda d: make_client(d, Credentials())):
         with pytest.raises(ConfigError) as excinfo:
             call(deployment)
