@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.clients import Credentials, HelmBridgeClient, check_client_spec, make_client
+from pytest_llmeval.clients.factory import load_tokenizer
 from pytest_llmeval.clients.helm_bridge import (
     NEEDS_HELM,
     from_helm_result,
@@ -49,6 +50,8 @@ from tests.servers import EchoingOpenAIServer, LoopbackHTTPServer
 SIMPLE = "helm.clients.simple_client.SimpleClient"
 SOURCE = "/prod_env/model_deployments.yaml"
 SECRET = "sk-helm-bridge-test-0123456789abcdef"
+HELM_CONFIG = next((p / "shared" / "peers" / "helm" / "config" for p in Path(__file__).resolve().parents
+                    if (p / "shared" / "peers" / "helm" / "config").is_dir()), Path("shared/peers/helm/config"))
 HAVE_HELM = unbuildable_reason(SIMPLE) is None
 needs_helm = pytest.mark.skipif(not HAVE_HELM, reason="crfm-helm is not importable here; run these in a "
                                 "virtual environment with crfm-helm (see this module's docstring)")
@@ -131,6 +134,15 @@ def test_identity_names_helm_class_args_and_version_never_the_key() -> None:
                                  "args": {"base_url": "http://x/v1"}, "model": "simple/model1",
                                  "crfm_helm": helm_version()}
     assert SECRET not in json.dumps(client.identity()) + repr(client)
+
+
+def test_a_tokenizer_config_that_is_not_hugging_faces_is_a_config_error() -> None:
+    """HELM's ``simple/tokenizer1`` (its SimpleTokenizer, no args): the session warns that prompts
+    are neither fitted nor counted, and the run goes on."""
+    with pytest.raises(ConfigError) as excinfo:
+        load_tokenizer({}, counting=True)
+    assert excinfo.value.field == "tokenizer_spec.args"
+    assert "do not name a Hugging Face tokenizer" in str(excinfo.value)
 
 
 @pytest.mark.parametrize("concurrency", [0, -1, "4", 1.5, True])
@@ -305,24 +317,35 @@ entries:
 
 
 @needs_helm
-@pytest.mark.parametrize("xdist", [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")])
+@pytest.mark.parametrize(("registry", "xdist"), [pytest.param("entry", [], id="serial"),
+                                                 pytest.param("entry", ["-n", "2"], id="xdist"),
+                                                 pytest.param("helm-config", [], id="helms-own-config")])
 def test_a_custom_eval_on_helms_simple_client_then_all_from_the_cache(pytester: pytest.Pytester,
                                                                       monkeypatch: pytest.MonkeyPatch,
-                                                                      xdist: list[str]) -> None:
+                                                                      registry: str, xdist: list[str]) -> None:
+    """``helms-own-config``: HELM's three registry files as the local path, so ``simple/model1`` is
+    exactly HELM's entry (its tokenizer, HELM's SimpleTokenizer, is not ours: prompts are not fitted)."""
     if xdist:
         pytest.importorskip("xdist")
+    if registry == "helm-config" and not HELM_CONFIG.is_dir():
+        pytest.skip(f"HELM's registry files are not at {HELM_CONFIG}")
     from helm.clients.simple_client import SimpleClient
     from helm.common.cache import BlackHoleCacheConfig
     from helm.common.request import Request as HelmRequest
 
     (pytester.path / "prod_env").mkdir()
-    (pytester.path / "prod_env" / "model_deployments.yaml").write_text(SIMPLE_DEPLOYMENT)
+    if registry == "helm-config":
+        for path in HELM_CONFIG.glob("*.yaml"):
+            (pytester.path / "prod_env" / path.name).write_bytes(path.read_bytes())
+    else:
+        (pytester.path / "prod_env" / "model_deployments.yaml").write_text(SIMPLE_DEPLOYMENT)
     (pytester.path / "words.jsonl").write_text(WORDS_JSONL)
     (pytester.path / "eval_words.yaml").write_text(textwrap.dedent(WORDS_YAML))
     make_importable(pytester, monkeypatch)
     args = ["--llmeval-models", "simple/model1", *xdist]
     pytester.runpytest(*args).assert_outcomes(passed=1)
-    run_dir = next((pytester.path / "benchmark_output" / "runs" / "default").iterdir())
+    suite = pytester.path / "benchmark_output" / "runs" / "default"
+    [run_dir] = [path for path in suite.iterdir() if path.is_dir()]
     first = json.loads((run_dir / "scenario_state.json").read_text())["request_states"]
     assert len(first) == 4 and not any(s["result"]["cached"] for s in first)
 
@@ -342,5 +365,5 @@ def test_a_custom_eval_on_helms_simple_client_then_all_from_the_cache(pytester: 
     second = json.loads((run_dir / "scenario_state.json").read_text())["request_states"]
     assert all(s["result"]["cached"] for s in second)  # every answer from our cache, none from HELM
     assert [s["result"]["completions"] for s in second] == [s["result"]["completions"] for s in first]
-    summary = json.loads((pytester.path / "benchmark_output" / "runs" / "default" / "summary.json").read_text())
+    summary = json.loads((suite / "summary.json").read_text())
     assert [(r["cache_hits"], r["requests"]) for r in summary["runs"]] == [(4, 4)]

@@ -133,7 +133,10 @@ def load_tokenizer(tokenizer_args: dict[str, Any], counting: bool = False) -> An
     tokenizer); ``counting``: token ids only, without transformers where possible."""
     from pytest_llmeval.clients.huggingface import HuggingFaceTokenizer
 
-    tokenizer = HuggingFaceTokenizer(**tokenizer_args)
+    try:
+        tokenizer = HuggingFaceTokenizer(**tokenizer_args)
+    except TypeError as exc:  # another HELM tokenizer class (HELM's simple/tokenizer1, say)
+        raise ConfigError(f"do not name a Hugging Face tokenizer ({exc})", field="tokenizer_spec.args") from exc
     return tokenizer.counter() if counting else tokenizer.load()
 
 
