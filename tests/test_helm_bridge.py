@@ -294,7 +294,7 @@ def test_helms_failed_result_is_our_unsuccessful_result() -> None:
 
 
 @needs_helm
-@pytest.mark.slow
+@(pytest.mark.slow if HAVE_HELM else needs_helm)  # slow items warm the bundled model up: only when it runs
 def test_helms_huggingface_client_on_the_bundled_model_through_the_bridge(tmp_path: Path) -> None:
     """A real model through a real HELM class: HELM's HuggingFaceClient on SmolLM2, its tokenizer
     from ``tokenizer_configs.yaml`` beside the deployment's file; text, tokens, log-probabilities
