@@ -66,6 +66,7 @@ class LLMEvalSession:
     selection: Selection = field(default_factory=Selection)
     # deployments model groups left out (start-up and entries' `model=`), and why
     skipped: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, Selection] = field(default_factory=dict)  # an entry's `model=` -> its expansion
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> LLMEvalSession:
@@ -107,14 +108,14 @@ class LLMEvalSession:
         and an entry naming one model or deployment runs only if that one is selected
         (``--models-to-run``); without it, the entry's own ``model=`` decides.
         """
-        reason = functools.partial(unbuildable_reason, backends=self.registries.clients)
         explicit = self.settings.models_explicit
-        if deployment:
-            chosen = self.registry.choose(deployment, reason)
-        elif not model or (explicit and "/" not in model):
+        if not deployment and (not model or (explicit and "/" not in model)):
             return list(self.selection.picks)
-        else:
-            chosen = self.registry.choose(model, reason)
+        wanted = str(deployment or model)
+        if wanted not in self.choices:  # entries repeat `model=text`: expand it once
+            self.choices[wanted] = self.registry.choose(
+                wanted, functools.partial(unbuildable_reason, backends=self.registries.clients))
+        chosen = self.choices[wanted]
         self.skipped.update(chosen.skipped)
         if not explicit:
             return chosen.picks

@@ -11,6 +11,7 @@ from typing import Any
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry import loader
 from pytest_llmeval.registry.entries import ModelDeployment, ModelMetadata, ObjectSpec, TokenizerConfig
+from pytest_llmeval.registry.generators import generated_deployment
 from pytest_llmeval.registry.selection import (
     NO_DEPLOYMENT,
     Pick,
@@ -118,13 +119,14 @@ class Registry:
         raise ConfigError(f"no clembench registry entry unifies with {text}", field="--llmeval-models")
 
     def _on_the_fly(self, name: str) -> ModelDeployment | None:
-        """Like HELM's deployment generators: a hub id or a checkpoint folder needs no file."""
+        """HELM's deployment generators (``together/<org>/<model>``, ...: :mod:`generators`), and
+        a hub id (``huggingface/<org>/<repo>``) or a checkpoint folder on the local backend."""
         if name.startswith(HF_PREFIX):
             target = name[len(HF_PREFIX):]
         elif Path(name).expanduser().is_dir():
             target = str(Path(name).expanduser().resolve())
         else:
-            return None
+            return generated_deployment(name)
         return ModelDeployment(
             name=name, model_name=target, tokenizer_name=target,
             client_spec=ObjectSpec(HF_CLIENT, {"pretrained_model_name_or_path": target}),
