@@ -8,6 +8,7 @@ so ``-k`` selects by scenario, argument or model.
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import sys
 import traceback
@@ -27,6 +28,7 @@ from pytest_llmeval.validation.validator import check, read_document
 
 if TYPE_CHECKING:
     from pytest_llmeval.extensions import Registries
+    from pytest_llmeval.session import LLMEvalSession
 
 
 @dataclass(frozen=True)
@@ -90,15 +92,22 @@ class EvalFile(pytest.File):
             if session.settings.priority is not None and entry.priority is not None \
                     and entry.priority > session.settings.priority:
                 continue
-            model_arg = entry.description.get("model")
-            try:
-                models = session.registry.select(model_arg) if model_arg else session.models
-            except ConfigError as exc:
-                raise ConfigError(exc.message, file=self.path, entry=f"#{entry.index} ({entry.description!s})",
-                                  field="model") from None
-            base = entry.description.without("model")
-            for model in models:
-                yield RunItem.from_parent(self, name=f"{base}[{model}]", entry=entry, model=model)
+            yield from self._items(entry, session)
+
+    def _items(self, entry: RunEntry, session: LLMEvalSession) -> Iterator[pytest.Item]:
+        """One item per deployment the entry's ``model=`` (or ``model_deployment=``) runs on; its
+        name shows the model, or the deployment when that is not the model's default."""
+        description = entry.description
+        try:
+            picks = session.entry_picks(description.get("model"), description.get("model_deployment"))
+        except ConfigError as exc:
+            field = "model_deployment" if description.get("model_deployment") else "model"
+            raise ConfigError(str(exc) if exc.file else exc.message, file=self.path,
+                              entry=f"#{entry.index} ({description!s})", field=field) from None
+        base = description.without("model", "model_deployment")
+        run_entry = dataclasses.replace(entry, description=description.without("model_deployment"))
+        for pick in picks:
+            yield RunItem.from_parent(self, name=f"{base}[{pick.label}]", entry=run_entry, model=pick.deployment)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, LLMEvalError):

@@ -97,6 +97,9 @@ class Settings:
     disable_cache: bool
     players: str | None = None
     max_episodes: int | Literal["all"] | None = None
+    # --llmeval-models given (or its ini key set): as helm-run's --models-to-run, it is the models of
+    # an entry whose `model=` is a group or absent, and filters entries naming one model.
+    models_explicit: bool = False
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -116,6 +119,8 @@ class Settings:
             disable_cache=bool(option("disable-cache").value),
             players=_players(option("players")),
             max_episodes=_limit(option("max-episodes")),
+            models_explicit=config.getoption("llmeval_models") is not None
+            or option("models").field != "--llmeval-models",
         )
 
 

@@ -138,9 +138,17 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     get_report(node.config).merge_worker(getattr(node, "workeroutput", None))
 
 
+def pytest_report_header(config: pytest.Config) -> str | None:
+    """Deployments --llmeval-models' groups left out (e.g. their client classes need crfm-helm)."""
+    return get_session(config).skipped_line() if SESSION_KEY in config.stash else None
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     write_summary(terminalreporter, config)
     write_games_summary(terminalreporter, config)
+    line = get_session(config).skipped_line() if SESSION_KEY in config.stash else None
+    if line:  # now with the groups of the entries' own `model=`
+        terminalreporter.write_line(line)
 
 
 __all__ = ["LLMEvalError", "get_session"]

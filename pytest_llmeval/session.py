@@ -26,6 +26,7 @@ from pytest_llmeval.clients.factory import (
     identity_for,
     load_tokenizer,
     make_client,
+    unbuildable_reason,
 )
 from pytest_llmeval.clients.redaction import LogRedaction, Redactor
 from pytest_llmeval.entry_points import load_entry_points
@@ -37,6 +38,7 @@ from pytest_llmeval.option_values import project_dir
 from pytest_llmeval.options import Settings
 from pytest_llmeval.pipeline import RunResult, execute
 from pytest_llmeval.registry import Registry
+from pytest_llmeval.registry.selection import Pick, Selection, skipped_summary
 from pytest_llmeval.runspec import Description, build_run_spec
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.declarations import DeclaredScenarios
@@ -60,6 +62,11 @@ class LLMEvalSession:
     # per deployment, for the games' context-window checks (built on first use)
     chat_token_counters: dict[str, Any] = field(default_factory=dict)
     log_redaction: LogRedaction | None = None
+    # --llmeval-models as picks (deployment, model, item label)
+    selection: Selection = field(default_factory=Selection)
+    # deployments model groups left out (start-up and entries' `model=`), and why
+    skipped: dict[str, str] = field(default_factory=dict)
+    choices: dict[str, Selection] = field(default_factory=dict)  # an entry's `model=` -> its expansion
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> LLMEvalSession:
@@ -75,7 +82,13 @@ class LLMEvalSession:
             config.hook.pytest_llmeval_register.call_historic(kwargs={"registries": registries})
             config.pluginmanager.register(DeclaredScenarios(registries), "llmeval-declared-scenarios")
             registry = Registry.load(settings.local_path)
-            models = registry.select(settings.models)
+            selection = registry.choose(settings.models, functools.partial(unbuildable_reason,
+                                                                            backends=registries.clients))
+            if not selection.picks:
+                raise ConfigError(f"{settings.models!r} selects no deployment that can run here"
+                                  + (f" ({skipped_summary(selection.skipped)})" if selection.skipped else ""),
+                                  field="--llmeval-models")
+            models = selection.deployments
             for name in models:
                 check_client_spec(registry.deployment(name), registries.clients)
             credentials = Credentials.load(settings.local_path)
@@ -84,9 +97,34 @@ class LLMEvalSession:
             raise pytest.UsageError(f"pytest-llmeval: {exc}") from None
         redactor = Redactor(credentials.secrets(registry.deployments.values()))
         session = cls(settings, registry, credentials, DataLocator.from_settings(settings.data_dir), cache, models,
-                      registries, redactor)
+                      registries, redactor, selection=selection, skipped=dict(selection.skipped))
         session.log_redaction = LogRedaction(redactor).install()
         return session
+
+    def entry_picks(self, model: str | None, deployment: str | None) -> list[Pick]:
+        """The picks of an entry's ``model=`` / ``model_deployment=``, as helm-run expands them.
+
+        With --llmeval-models given, a group or a missing ``model=`` means the selected models,
+        and an entry naming one model or deployment runs only if that one is selected
+        (``--models-to-run``); without it, the entry's own ``model=`` decides.
+        """
+        explicit = self.settings.models_explicit
+        if not deployment and (not model or (explicit and "/" not in model)):
+            return list(self.selection.picks)
+        wanted = str(deployment or model)
+        if wanted not in self.choices:  # entries repeat `model=text`: expand it once
+            self.choices[wanted] = self.registry.choose(
+                wanted, functools.partial(unbuildable_reason, backends=self.registries.clients))
+        chosen = self.choices[wanted]
+        self.skipped.update(chosen.skipped)
+        if not explicit:
+            return chosen.picks
+        selected = {p.deployment for p in self.selection.picks} | {p.model for p in self.selection.picks if p.by_model}
+        return [p for p in chosen.picks if p.deployment in selected or p.model in selected]
+
+    def skipped_line(self) -> str | None:
+        """One line for the terminal: deployments model groups skipped, and why."""
+        return skipped_summary(self.skipped)
 
     def close(self) -> None:
         """Detach what the session attached to shared objects (the log redaction)."""
@@ -116,7 +154,7 @@ class LLMEvalSession:
         deployment = self.registry.deployment(name)
         config = self.registry.tokenizers.get(deployment.tokenizer_name or "")
         if config is not None:
-            return load_tokenizer(config.tokenizer_spec.args, counting)
+            return load_tokenizer(config, counting)
         tokenizer = self.handle(name).client.prompt_tokenizer(counting)
         if tokenizer is not None:
             return tokenizer

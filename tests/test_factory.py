@@ -177,7 +177,8 @@ def test_helm_model_arguments(openai_calls: list[dict[str, Any]]) -> None:
                        name="vllm/pythia-70m", model_name="eleutherai/pythia-70m")
     client = make_client(vllm, Credentials())
     assert isinstance(client, OpenAICompatibleClient)
-    assert (client.api, client.model) == ("completions", "eleutherai/pythia-70m")  # vLLM gets the full name
+    # HELM's VLLMClient sends the model engine (``request.model_engine``) without vllm_model_name
+    assert (client.api, client.model) == ("completions", "pythia-70m")
     named = _deployment("helm.clients.openai_client.OpenAIClient", {"openai_model_name": "gpt-4o"}, name="openai/x")
     assert make_client(named, Credentials()).identity()["model"] == "gpt-4o"  # type: ignore[attr-defined]
 

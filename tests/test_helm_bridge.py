@@ -42,7 +42,7 @@ from pytest_llmeval.clients.helm_bridge import (
 )
 from pytest_llmeval.clients.redaction import Redactor
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.registry import ModelDeployment, ObjectSpec
+from pytest_llmeval.registry import ModelDeployment, ObjectSpec, TokenizerConfig
 from pytest_llmeval.requests import Message, Request
 from tests.projects import make_importable
 from tests.servers import EchoingOpenAIServer, LoopbackHTTPServer
@@ -96,8 +96,8 @@ def test_without_crfm_helm_a_named_helm_class_is_one_clear_error() -> None:
     for call in (check_client_spec, lambda d: make_client(d, Credentials())):
         with pytest.raises(ConfigError) as excinfo:
             call(_deployment())
-        assert str(excinfo.value) == (f"file {SOURCE}, entry simple/model1, field client_spec.class_name: {SIMPLE} "
-                                      "needs crfm-helm (pip install 'pytest-llmeval[helm]')")
+        assert str(excinfo.value) == (f"file {SOURCE}, entry simple/model1, field client_spec.class_name: {SIMPLE}: "
+                                      "the client class needs crfm-helm (pip install 'pytest-llmeval[helm]')")
 
 
 @without_helm
@@ -110,7 +110,7 @@ def test_without_crfm_helm_selecting_the_deployment_stops_the_session(pytester: 
     errors = [line for line in result.stderr.lines if line.strip()]
     source = pytester.path / "prod_env" / "model_deployments.yaml"
     assert errors == [f"ERROR: pytest-llmeval: file {source}, entry simple/model1, field client_spec.class_name: "
-                      f"{SIMPLE} needs crfm-helm (pip install 'pytest-llmeval[helm]')"]
+                      f"{SIMPLE}: the client class needs crfm-helm (pip install 'pytest-llmeval[helm]')"]
 
 
 def test_credentials_under_helm_key_names(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -140,9 +140,10 @@ def test_a_tokenizer_config_that_is_not_hugging_faces_is_a_config_error() -> Non
     """HELM's ``simple/tokenizer1`` (its SimpleTokenizer, no args): the session warns that prompts
     are neither fitted nor counted, and the run goes on."""
     with pytest.raises(ConfigError) as excinfo:
-        load_tokenizer({}, counting=True)
-    assert excinfo.value.field == "tokenizer_spec.args"
-    assert "do not name a Hugging Face tokenizer" in str(excinfo.value)
+        simple = ObjectSpec("helm.tokenizers.simple_tokenizer.SimpleTokenizer")
+        load_tokenizer(TokenizerConfig("simple/tokenizer1", simple), counting=True)
+    assert excinfo.value.field == "tokenizer_spec.class_name"
+    assert "is not loaded by pytest-llmeval" in str(excinfo.value)
 
 
 @pytest.mark.parametrize("concurrency", [0, -1, "4", 1.5, True])
@@ -226,7 +227,8 @@ def test_a_module_crfm_helm_lacks_is_named() -> None:
     with pytest.raises(ConfigError) as excinfo:
         check_client_spec(_deployment("helm.clients.nosuch_client.NoSuchClient"))
     assert str(excinfo.value) == (f"file {SOURCE}, entry simple/model1, field client_spec.class_name: "
-                                  f"helm.clients.nosuch_client.NoSuchClient names no module of crfm-helm "
+                                  "helm.clients.nosuch_client.NoSuchClient: the client class names no module "
+                                  f"of crfm-helm "
                                   f"{helm_version()} (helm.clients.nosuch_client not found)")
     client = HelmBridgeClient(_deployment("helm.clients.simple_client.NoSuchClient"), Credentials())
     with pytest.raises(ConfigError) as raised:

@@ -276,16 +276,20 @@ def test_select_tags() -> None:
     assert registry.select("text_model_tag") == text
     everything = registry.select("all")
     assert set(text) <= set(everything)
-    assert everything == [name for name, d in registry.deployments.items() if not d.deprecated]
+    # one deployment per model (its default), not every deployment of a tagged model
+    models = list(dict.fromkeys(d.model_name for d in registry.deployments.values()))
+    assert everything == [registry.default_deployment(m) for m in models]
+    assert "local-server/smollm2-135m-instruct" not in everything
     local = registry.select("local")
     assert DEFAULT_MODEL in local and "openai/gpt-4o-2024-08-06" not in local
 
 
-def test_deprecated_deployments_are_left_out_of_tags(tmp_path: Path) -> None:
-    registry = Registry.load(_prod_env(tmp_path, model_deployments__yaml=(
-        "model_deployments:\n  - name: old/model\n    deprecated: true\n"
-        "    client_spec: {class_name: x}\n")))
-    assert "old/model" not in registry.select("all")
+def test_deprecated_models_are_left_out_of_groups(tmp_path: Path) -> None:
+    registry = Registry.load(_prod_env(tmp_path, model_metadata__yaml=(
+        "models:\n  - name: old/model\n    tags: [TEXT_MODEL_TAG, DEPRECATED_MODEL_TAG]\n"),
+        model_deployments__yaml=(
+        "model_deployments:\n  - name: old/model\n    client_spec: {class_name: x}\n")))
+    assert "old/model" not in registry.select("all") and "old/model" not in registry.select("text")
     assert registry.select("old/model") == ["old/model"]  # still selectable by name
 
 

@@ -1,6 +1,8 @@
 """From a deployment's ``client_spec`` to a ready client, with credentials filled in.
 
-HELM's own class names are understood too, so an existing ``model_deployments.yaml`` works.
+HELM's own class names are understood too (``helm_clients.py``), so an existing
+``model_deployments.yaml`` works; :func:`unbuildable_reason` says which deployments need
+crfm-helm itself.
 Which class names select which backend is the session's ``clients`` registry (the built-ins
 below, plus packages' ``pytest_llmeval.clients`` entry points and plugins). Anything else must
 be an importable Python object honouring the ``generate`` contract.
@@ -14,19 +16,27 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.clients.credentials import Credentials
-from pytest_llmeval.clients.helm_bridge import HelmBridgeClient, is_helm_client_class, unbuildable_reason
+from pytest_llmeval.clients.helm_bridge import HelmBridgeClient, is_helm_client_class
+from pytest_llmeval.clients.helm_bridge import unbuildable_reason as bridge_reason
+from pytest_llmeval.clients.helm_clients import (
+    HELM_CLIENTS,
+    HF,
+    OPENAI,
+    helm_only_arg,
+    huggingface_args,
+    openai_args,
+)
 from pytest_llmeval.clients.protocol import Capabilities, Client, client_identity
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.registry.entries import ModelDeployment
+from pytest_llmeval.registry.entries import ModelDeployment, TokenizerConfig
 
 if TYPE_CHECKING:
     from pytest_llmeval.clients.huggingface import HuggingFaceClient
 
-HF = "huggingface"
-OPENAI = "openai_compatible"
-
 CALLABLE = "callable"
 HELM_BRIDGE = "helm_bridge"  # any other helm.clients.* class, run by crfm-helm's own code
+# What a deployment whose class only crfm-helm implements needs.
+HELM_HINT = "pip install 'pytest-llmeval[helm]'"
 
 
 @dataclass(frozen=True)
@@ -39,45 +49,57 @@ class ClientBackend:
     target: Any = None
 
 
-# The built-in class names (read-only); a session's ``clients`` registry starts with these.
+# The built-in class names (read-only); a session's ``clients`` registry starts with these:
+# the plugin's own two and HELM's classes that speak a protocol it serves (helm_clients.py).
 BUILTIN_BACKENDS: Mapping[str, ClientBackend] = MappingProxyType({
     "pytest_llmeval.clients.HuggingFaceClient": ClientBackend(HF),
-    "helm.clients.huggingface_client.HuggingFaceClient": ClientBackend(HF),
     "pytest_llmeval.clients.OpenAICompatibleClient": ClientBackend(OPENAI),
-    "helm.clients.openai_client.OpenAIClient": ClientBackend(OPENAI, {"base_url": "https://api.openai.com/v1"}),
-    "helm.clients.together_client.TogetherClient": ClientBackend(OPENAI, {"base_url": "https://api.together.xyz/v1"}),
-    "helm.clients.together_client.TogetherChatClient": ClientBackend(OPENAI,
-                                                                     {"base_url": "https://api.together.xyz/v1"}),
-    "helm.clients.vllm_client.VLLMClient": ClientBackend(OPENAI, {"api": "completions"}),
-    "helm.clients.vllm_client.VLLMChatClient": ClientBackend(OPENAI, {"api": "chat"}),
+    **{name: ClientBackend(row.backend) for name, row in HELM_CLIENTS.items()},
 })
 Backends = Mapping[str, ClientBackend]
 
-# HELM's own argument naming the served model, per HELM class. Without it HELM sends the model
-# name, except that OpenAIClient drops the creator prefix ("openai/gpt-4o" -> "gpt-4o").
-HELM_MODEL_ARGS = {
-    "helm.clients.openai_client.OpenAIClient": "openai_model_name",
-    "helm.clients.together_client.TogetherClient": "together_model",
-    "helm.clients.together_client.TogetherChatClient": "together_model",
-    "helm.clients.vllm_client.VLLMClient": "vllm_model_name",
-    "helm.clients.vllm_client.VLLMChatClient": "vllm_model_name",
-}
-HELM_MODEL_ENGINE_CLASSES = ("helm.clients.openai_client.OpenAIClient",)
+# HELM's own argument naming the served model, per HELM class (see helm_clients.py for the
+# rule each class follows without it).
+HELM_MODEL_ARGS = {name: row.model_arg for name, row in HELM_CLIENTS.items() if row.model_arg}
 
 # clembench backends whose endpoint is fixed; the others take ``base_url`` from key.json.
 CLEMBENCH_BASE_URLS = {"openai": "https://api.openai.com/v1"}
 
 
+def unbuildable_reason(deployment: ModelDeployment, backends: Backends = BUILTIN_BACKENDS) -> str | None:
+    """Why this plugin cannot build the deployment's client, or None when it can.
+
+    The one place that decides: model groups skip such deployments, a deployment named
+    explicitly fails with this reason. The reason names no deployment, so equal reasons group.
+    """
+    spec = deployment.client_spec
+    if spec.class_name in backends:
+        arg = helm_only_arg(spec.class_name, spec.args)
+        return f"client_spec.args.{arg} needs crfm-helm ({HELM_HINT})" if arg else None
+    if is_helm_client_class(spec.class_name):  # served by crfm-helm's own code, when installed
+        bridge = bridge_reason(spec.class_name)
+        return f"the client class {bridge}" if bridge else None
+    if spec.class_name.startswith("helm."):
+        return f"the client class needs crfm-helm ({HELM_HINT})"
+    from pytest_llmeval.clients.python_callable import import_object
+
+    try:
+        import_object(spec.class_name)
+    except (ImportError, AttributeError) as exc:
+        return f"the client class cannot be imported ({exc})"
+    return None
+
+
 def _locate(deployment: ModelDeployment, backends: Backends) -> tuple[str, Any]:
     """Which backend serves the deployment, or the imported user object."""
     class_name = deployment.client_spec.class_name
+    reason = unbuildable_reason(deployment, backends)
+    if reason is not None and (class_name in backends or class_name.startswith("helm.")):
+        raise ConfigError(f"{class_name}: {reason}", file=deployment.source, entry=deployment.name,
+                          field="client_spec.class_name")
     if class_name in backends:
         return backends[class_name].backend, backends[class_name].target
     if is_helm_client_class(class_name):
-        reason = unbuildable_reason(class_name)
-        if reason is not None:
-            raise ConfigError(f"{class_name} {reason}", file=deployment.source, entry=deployment.name,
-                              field="client_spec.class_name")
         return HELM_BRIDGE, None
     from pytest_llmeval.clients.python_callable import import_object
 
@@ -128,15 +150,22 @@ def capabilities_for(deployment: ModelDeployment, build: Callable[[], Client],
     return Capabilities() if backend == CALLABLE else build().capabilities()
 
 
-def load_tokenizer(tokenizer_args: dict[str, Any], counting: bool = False) -> Any:
-    """The tokenizer a tokenizer config names (HELM's ``tokenizer_spec``: a Hugging Face
-    tokenizer); ``counting``: token ids only, without transformers where possible."""
+# Tokenizer classes read through transformers; HELM's other tokenizers (tiktoken, vendors' APIs)
+# are not loaded here, so prompts for their deployments are neither fitted nor counted.
+HF_TOKENIZER_CLASSES = ("helm.tokenizers.huggingface_tokenizer.HuggingFaceTokenizer",
+                        "pytest_llmeval.clients.HuggingFaceTokenizer")
+
+
+def load_tokenizer(config: TokenizerConfig, counting: bool = False) -> Any:
+    """The tokenizer a tokenizer config names (HELM's ``tokenizer_spec``; the Hub id defaults to
+    the config's name, as in HELM); ``counting``: token ids only, without transformers where possible."""
     from pytest_llmeval.clients.huggingface import HuggingFaceTokenizer
 
-    try:
-        tokenizer = HuggingFaceTokenizer(**tokenizer_args)
-    except TypeError as exc:  # another HELM tokenizer class (HELM's simple/tokenizer1, say)
-        raise ConfigError(f"do not name a Hugging Face tokenizer ({exc})", field="tokenizer_spec.args") from exc
+    spec = config.tokenizer_spec
+    if spec.class_name.strip() not in HF_TOKENIZER_CLASSES:
+        raise ConfigError(f"tokenizer class {spec.class_name} is not loaded by pytest-llmeval",
+                          entry=config.name, field="tokenizer_spec.class_name")
+    tokenizer = HuggingFaceTokenizer(**{"pretrained_model_name_or_path": config.name, **spec.args})
     return tokenizer.counter() if counting else tokenizer.load()
 
 
@@ -164,16 +193,19 @@ def make_client(deployment: ModelDeployment, credentials: Credentials, backends:
         if backend == HF:
             from pytest_llmeval.clients.huggingface import HuggingFaceClient
 
+            if spec.class_name in HELM_CLIENTS:
+                args = huggingface_args(args, deployment.model_name)
             args.setdefault("pretrained_model_name_or_path", deployment.model_name)
             return HuggingFaceClient(**args)
         if backend == OPENAI:
             from pytest_llmeval.clients.openai_compatible import OpenAICompatibleClient
 
-            helm_model = args.pop(HELM_MODEL_ARGS.get(spec.class_name, ""), None)
-            if helm_model:
-                args.setdefault("model", helm_model)
-            if spec.class_name in HELM_MODEL_ENGINE_CLASSES:
-                args.setdefault("model", deployment.model_name.split("/", 1)[-1])
+            if spec.class_name in HELM_CLIENTS:
+                # HELM's <host>BaseUrl credential, as HELM's OpenAIClient reads openaiBaseUrl
+                base_url = credentials.values.get(f"{deployment.host_organization}BaseUrl")
+                if base_url and "base_url" not in args:
+                    args["base_url"] = base_url
+                args = openai_args(spec.class_name, args, deployment.model_name)
             args.setdefault("model", deployment.model_name)
             clembench_backend = args.pop("backend", None)
             if clembench_backend:

@@ -1,7 +1,8 @@
 """A local Hugging Face (transformers) client: batched, greedy at temperature 0.
 
 Arguments follow HELM's client (``pretrained_model_name_or_path``, ``revision``,
-``torch_dtype``, ``device``, ``device_map``, ``quantization``, ``trust_remote_code``) and
+``torch_dtype``, ``device``, ``device_map``, ``quantization``, ``trust_remote_code``,
+``attn_implementation``) and
 clembench's chat options (``premade_chat_template``, ``custom_chat_template``,
 ``eos_to_cull``, ``output_split_prefix``, ``slow_tokenizer``).
 
@@ -40,6 +41,7 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
         device_map: str | dict[str, Any] | None = None,
         quantization: str | dict[str, Any] | None = None,
         trust_remote_code: bool = False,
+        attn_implementation: str | None = None,
         apply_chat_template: bool | None = None,
         premade_chat_template: bool | None = None,
         custom_chat_template: str | None = None,
@@ -59,6 +61,7 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
                               field="client_spec.args.torch_dtype")
         self.source = hf_loading.resolve_source(pretrained_model_name_or_path, gguf_file, revision)
         self.torch_dtype = torch_dtype.removeprefix("torch.") if torch_dtype else None
+        self.attn_implementation = attn_implementation  # transformers' choice of attention kernel
         self.device = device
         self.device_map = device_map
         self.quantization = quantization
@@ -137,6 +140,8 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
             kwargs["device_map"] = self.device_map
         if self.quantization:
             kwargs["quantization_config"] = _quantization_config(self.quantization)
+        if self.attn_implementation:
+            kwargs["attn_implementation"] = self.attn_implementation
         return kwargs
 
     @property

@@ -16,6 +16,8 @@ class ObjectSpec:
 
 @dataclass(frozen=True)
 class ModelMetadata:
+    """HELM's model record; ``tags`` decide the model groups (``text``, ``code``, ...)."""
+
     name: str
     display_name: str = ""
     description: str = ""
@@ -24,6 +26,7 @@ class ModelMetadata:
     num_parameters: int | None = None
     release_date: str | None = None
     tags: tuple[str, ...] = ()
+    deployment_names: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,9 @@ class ModelDeployment:
     client_spec: ObjectSpec
     tokenizer_name: str | None = None
     max_sequence_length: int | None = None
-    max_request_length: int | None = None
+    max_request_length: int | None = None  # None: max_sequence_length, as in HELM
+    max_sequence_and_generated_tokens_length: int | None = None
+    window_service_spec: ObjectSpec | None = None
     deprecated: bool = False
     source: str = "<built-in>"
     # clembench-only chat options carried alongside HELM's fields.

@@ -48,7 +48,7 @@ def validate(document: Any, schema: dict[str, Any], path: Path) -> None:
 
 
 def _object_spec(raw: dict[str, Any]) -> ObjectSpec:
-    return ObjectSpec(class_name=raw["class_name"], args=dict(raw.get("args") or {}))
+    return ObjectSpec(class_name=raw["class_name"].strip(), args=dict(raw.get("args") or {}))
 
 
 def load_metadata(path: Path) -> list[ModelMetadata]:
@@ -61,7 +61,8 @@ def load_metadata(path: Path) -> list[ModelMetadata]:
             creator_organization_name=m.get("creator_organization_name", ""),
             access=m.get("access", "open"), num_parameters=m.get("num_parameters"),
             release_date=str(m["release_date"]) if m.get("release_date") is not None else None,
-            tags=tuple(m.get("tags", ())),
+            tags=tuple(m.get("tags") or ()),
+            deployment_names=tuple(m["deployment_names"]) if m.get("deployment_names") is not None else None,
         )
         for m in document["models"]
     ]
@@ -76,6 +77,8 @@ def load_deployments(path: Path) -> list[ModelDeployment]:
             client_spec=_object_spec(d["client_spec"]), tokenizer_name=d.get("tokenizer_name"),
             max_sequence_length=d.get("max_sequence_length"),
             max_request_length=d.get("max_request_length"),
+            max_sequence_and_generated_tokens_length=d.get("max_sequence_and_generated_tokens_length"),
+            window_service_spec=_object_spec(d["window_service_spec"]) if d.get("window_service_spec") else None,
             deprecated=bool(d.get("deprecated", False)), source=str(path),
         )
         for d in document["model_deployments"]

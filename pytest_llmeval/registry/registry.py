@@ -11,6 +11,18 @@ from typing import Any
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry import loader
 from pytest_llmeval.registry.entries import ModelDeployment, ModelMetadata, ObjectSpec, TokenizerConfig
+from pytest_llmeval.registry.generators import generated_deployment
+from pytest_llmeval.registry.selection import (
+    NO_DEPLOYMENT,
+    Pick,
+    Reason,
+    Selection,
+    by_model,
+    default_deployment,
+    model_groups,
+    models_with_tag,
+    normalise_tag,
+)
 
 DEFAULT_MODEL = "local/smollm2-135m-instruct"
 HF_CLIENT = "pytest_llmeval.clients.HuggingFaceClient"
@@ -58,7 +70,11 @@ class Registry:
         if path.name == loader.METADATA_FILE:
             self.metadata.update((m.name, m) for m in loader.load_metadata(path))
         elif path.name == loader.DEPLOYMENTS_FILE:
-            self.deployments.update((d.name, d) for d in loader.load_deployments(path))
+            for deployment in loader.load_deployments(path):
+                # An override moves to the end, as HELM appends it: "the last deployment" of a
+                # model (its default) is then the local one.
+                self.deployments.pop(deployment.name, None)
+                self.deployments[deployment.name] = deployment
         elif path.name == loader.TOKENIZERS_FILE:
             self.tokenizers.update((t.name, t) for t in loader.load_tokenizers(path))
         elif path.name == loader.CLEMBENCH_FILE:
@@ -71,9 +87,9 @@ class Registry:
         """The deployment for a name, a model name, a clembench spec or an on-the-fly HF id."""
         if name in self.deployments:
             return self.deployments[name]
-        for deployment in self.deployments.values():
-            if deployment.model_name == name and not deployment.deprecated:
-                return deployment
+        default = default_deployment([d for d in self.deployments.values() if d.model_name == name])
+        if default is not None:
+            return default
         for raw, deployment in self.clembench:
             if raw["model_name"] == name:
                 loader.check_backend(raw, deployment)
@@ -103,13 +119,14 @@ class Registry:
         raise ConfigError(f"no clembench registry entry unifies with {text}", field="--llmeval-models")
 
     def _on_the_fly(self, name: str) -> ModelDeployment | None:
-        """Like HELM's deployment generators: a hub id or a checkpoint folder needs no file."""
+        """HELM's deployment generators (``together/<org>/<model>``, ...: :mod:`generators`), and
+        a hub id (``huggingface/<org>/<repo>``) or a checkpoint folder on the local backend."""
         if name.startswith(HF_PREFIX):
             target = name[len(HF_PREFIX):]
         elif Path(name).expanduser().is_dir():
             target = str(Path(name).expanduser().resolve())
         else:
-            return None
+            return generated_deployment(name)
         return ModelDeployment(
             name=name, model_name=target, tokenizer_name=target,
             client_spec=ObjectSpec(HF_CLIENT, {"pretrained_model_name_or_path": target}),
@@ -123,38 +140,81 @@ class Registry:
     # --- selection --------------------------------------------------------------------------
 
     def select(self, selection: str | list[str]) -> list[str]:
-        """Expand names, comma lists and tags (``text``, ``all``) into deployment names."""
+        """Expand names, comma lists, HELM's model groups and tags into deployment names."""
+        return self.choose(selection).deployments
+
+    def choose(self, selection: str | list[str], reason: Reason | None = None) -> Selection:
+        """What a selection runs on, as helm-run's ``model=`` does (see :mod:`selection`).
+
+        ``reason`` says why a deployment cannot be built here (or None): a group leaves such
+        deployments out and records why; a deployment or model named on its own fails with it.
+        """
         items = selection if isinstance(selection, list) else _split(selection)
-        chosen: list[str] = []
+        index = by_model(self.deployments.values())
+        groups: dict[str, list[str]] | None = None
+        chosen = Selection()
         for item in items:
-            for name in self._expand(item):
-                if name not in chosen:
-                    chosen.append(name)
-        return chosen
+            if groups is None and not item.startswith("{"):
+                groups = model_groups(self.metadata, self.deployments.values())
+            group = self._group(item, groups or {})
+            if group is None:
+                pick = self._pick(item, index)
+                why = reason(self.deployment(pick.deployment)) if reason is not None else None
+                if why is not None:
+                    deployment = self.deployment(pick.deployment)
+                    raise ConfigError(f"{deployment.client_spec.class_name}: {why}", file=deployment.source,
+                                      entry=deployment.name, field="client_spec.class_name")
+                chosen.add(pick)
+                continue
+            for model in group:
+                default = default_deployment(index.get(model, ())) or self._model_itself(model)
+                if default is None:
+                    chosen.skipped[model] = NO_DEPLOYMENT
+                    continue
+                why = reason(default) if reason is not None else None
+                if why is not None:
+                    chosen.skipped[default.name] = why
+                else:
+                    chosen.add(Pick(default.name, model, True, model))
+        return chosen.labelled()
 
-    def _expand(self, item: str) -> list[str]:
-        if item.startswith("{"):
-            return [self._clembench_spec(item).name]
-        if item in self.deployments:
-            return [item]
-        if any(raw["model_name"] == item for raw, _ in self.clembench):
-            return [self.deployment(item).name]  # checks that its backend is served
-        by_model = [d.name for d in self.deployments.values() if d.model_name == item and not d.deprecated]
-        if by_model:
-            return by_model[:1]
-        tagged = self._by_tag(item)
-        if tagged is not None:
-            return tagged
-        return [self.deployment(item).name]
-
-    def _by_tag(self, tag: str) -> list[str] | None:
-        wanted = _normalise_tag(tag)
-        if wanted == "all":
-            return [d.name for d in self.deployments.values() if not d.deprecated]
-        models = {m.name for m in self.metadata.values() if wanted in {_normalise_tag(t) for t in m.tags}}
-        if not models:
+    def _group(self, item: str, groups: dict[str, list[str]]) -> list[str] | None:
+        """The model names of a HELM group (``text``, ``TEXT_MODEL_TAG``) or any tag, else None."""
+        if item in groups:
+            return groups[item]
+        if "/" in item or item.startswith("{") or item in self.deployments:
             return None
-        return [d.name for d in self.deployments.values() if d.model_name in models and not d.deprecated]
+        name = normalise_tag(item)
+        if name in groups:
+            return groups[name]
+        return models_with_tag(self.metadata, item)
+
+    def _pick(self, item: str, index: dict[str, list[ModelDeployment]]) -> Pick:
+        """A deployment name, a model name (its default deployment), a clembench name or spec."""
+        if item.startswith("{"):
+            deployment = self._clembench_spec(item)
+            return Pick(deployment.name, deployment.model_name, False, deployment.name)
+        if item in self.deployments:
+            deployment = self.deployments[item]
+            return Pick(item, deployment.model_name, False, item)
+        if any(raw["model_name"] == item for raw, _ in self.clembench):
+            deployment = self.deployment(item)  # checks that its backend is served
+            return Pick(deployment.name, deployment.model_name, False, deployment.name)
+        default = default_deployment(index.get(item, ()))
+        if default is not None:
+            return Pick(default.name, item, True, item)
+        deployment = self.deployment(item)
+        return Pick(deployment.name, deployment.model_name, False, deployment.name)
+
+    def _model_itself(self, model: str) -> ModelDeployment | None:
+        """HELM's fallback for a model with no deployment of its own: a deployment of that name,
+        or one made on the fly (``huggingface/<org>/<repo>``)."""
+        return self.deployments.get(model) or self._on_the_fly(model)
+
+    def default_deployment(self, model: str) -> str | None:
+        """The deployment helm-run runs ``model`` on (HELM's rule), or None."""
+        default = default_deployment(by_model(self.deployments.values()).get(model, ())) or self._model_itself(model)
+        return default.name if default is not None else None
 
 
 def _split(selection: str) -> list[str]:
@@ -163,9 +223,3 @@ def _split(selection: str) -> list[str]:
     if text.startswith("{"):
         return [text]
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _normalise_tag(tag: str) -> str:
-    """HELM writes ``TEXT_MODEL_TAG`` in files and ``text`` in run entries; both mean one tag."""
-    lowered = tag.strip().lower()
-    return lowered[: -len("_model_tag")] if lowered.endswith("_model_tag") else lowered

@@ -16,15 +16,13 @@ _NULLABLE_STRING = {"type": ["string", "null"]}
 _NAME = {"type": "string", "minLength": 1}
 
 
-def _object_spec(*upstream: str) -> dict[str, Any]:
-    """HELM's ``{class_name, args}``; ``upstream`` are further keys HELM's own files use."""
-    return {
-        "type": "object",
-        "required": ["class_name"],
-        "properties": {"class_name": _NAME, "args": {"type": ["object", "null"]},
-                       **{key: {} for key in upstream}},
-        "warnUnknown": True,
-    }
+# HELM's ObjectSpec: ``{class_name, args}``.
+_OBJECT_SPEC = {
+    "type": "object",
+    "required": ["class_name"],
+    "properties": {"class_name": _NAME, "args": {"type": ["object", "null"]}},
+    "warnUnknown": "typos",
+}
 
 
 def _entries(section: str, item: dict[str, Any]) -> dict[str, Any]:
@@ -32,7 +30,7 @@ def _entries(section: str, item: dict[str, Any]) -> dict[str, Any]:
         "type": "object",
         "required": [section],
         "properties": {section: {"type": "array", "items": item}},
-        "warnUnknown": True,
+        "warnUnknown": "typos",
     }
 
 
@@ -50,7 +48,7 @@ MODEL_METADATA = _entries("models", {
         "tags": {"type": "array", "items": {"type": "string"}},
         "deployment_names": {"type": ["array", "null"], "items": {"type": "string"}},
     },
-    "warnUnknown": True,
+    "warnUnknown": "typos",
 })
 
 MODEL_DEPLOYMENTS = _entries("model_deployments", {
@@ -63,11 +61,12 @@ MODEL_DEPLOYMENTS = _entries("model_deployments", {
         "max_sequence_length": _POSITIVE_INT,
         "max_request_length": _POSITIVE_INT,
         "max_sequence_and_generated_tokens_length": _POSITIVE_INT,
-        "client_spec": _object_spec("deployment"),
-        "window_service_spec": _object_spec(),
+        "client_spec": _OBJECT_SPEC,
+        "window_service_spec": {**_OBJECT_SPEC, "type": ["object", "null"]},
         "deprecated": {"type": "boolean"},
     },
-    "warnUnknown": True,
+    "warnUnknown": "typos",
+    "belongsUnder": {"args": "client_spec", "class_name": "client_spec"},
 })
 
 TOKENIZER_CONFIGS = _entries("tokenizer_configs", {
@@ -75,11 +74,12 @@ TOKENIZER_CONFIGS = _entries("tokenizer_configs", {
     "required": ["name", "tokenizer_spec"],
     "properties": {
         "name": _NAME,
-        "tokenizer_spec": _object_spec(),
+        "tokenizer_spec": _OBJECT_SPEC,
         "end_of_text_token": _NULLABLE_STRING,
         "prefix_token": _NULLABLE_STRING,
     },
-    "warnUnknown": True,
+    "warnUnknown": "typos",
+    "belongsUnder": {"args": "tokenizer_spec", "class_name": "tokenizer_spec"},
 })
 
 CLEMBENCH_REGISTRY: dict[str, Any] = {
