@@ -1,8 +1,9 @@
 """Eval files become pytest items: one per (run entry x selected model).
 
 An eval file is YAML listing run entries in HELM's description syntax, each optionally with
-gates; HELM ``run_specs.conf`` files are read too (their ``priority`` filtered by
-``--llmeval-priority``). Item names read ``mmlu:subject=anatomy[local/smollm2-135m-instruct]``
+gates; HELM's ``run_specs*.conf`` and ``run_entries*.conf`` files (HOCON, read with pyhocon as
+helm-run reads them) are read too, their ``priority`` filtered by ``--llmeval-priority`` and
+their ``groups`` added to the run spec's. Item names read ``mmlu:subject=anatomy[local/smollm2-135m-instruct]``
 so ``-k`` selects by scenario, argument or model.
 """
 
@@ -22,6 +23,7 @@ import pytest
 from pytest_llmeval.errors import ConfigError, LLMEvalError, UserModelError
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.options import pick_limit
+from pytest_llmeval.run_expanders import check_description
 from pytest_llmeval.runspec import Description, expand_description
 from pytest_llmeval.validation.eval_schemas import EVAL_FILE
 from pytest_llmeval.validation.validator import check, read_document
@@ -38,6 +40,7 @@ class RunEntry:
     gates: tuple[Gate, ...]
     index: int
     max_eval_instances: int | None = None  # a default that --llmeval-max-eval-instances overrides
+    groups: tuple[str, ...] | None = None  # HELM's RunEntry.groups: added to the run spec's groups
 
 
 def is_eval_file(path: Path, patterns: tuple[str, ...]) -> bool:
@@ -45,12 +48,13 @@ def is_eval_file(path: Path, patterns: tuple[str, ...]) -> bool:
 
 
 def read_entries(path: Path, registries: Registries) -> list[RunEntry]:
-    """Parse an eval file; every problem names the file, the entry and the field.
+    """Parse an eval file (YAML, or HOCON for ``.conf``); every problem names the file, the entry
+    and the field.
 
     Its ``scenarios:`` section (user-defined scenarios) is registered first, into the collecting
     session's ``registries``, so two files of one session cannot declare the same name.
     """
-    document = read_document(path, "yaml", " (run_specs.conf is read as YAML flow syntax)")
+    document = read_document(path)
     check(document, EVAL_FILE, path, named=("scenarios",))
     if document.get("scenarios") is not None:
         from pytest_llmeval.scenarios.custom import register_yaml_scenarios
@@ -63,6 +67,8 @@ def read_entries(path: Path, registries: Registries) -> list[RunEntry]:
         where = {"file": path, "entry": f"#{index} ({raw['description']!r})"}
         priority = raw.get("priority")
         limit = raw.get("max_eval_instances")
+        groups_raw = raw.get("groups")
+        groups = None if groups_raw is None else tuple([groups_raw] if isinstance(groups_raw, str) else groups_raw)
         gates_raw = raw.get("gates") or []
         if isinstance(gates_raw, str):
             gates_raw = [gates_raw]
@@ -77,12 +83,17 @@ def read_entries(path: Path, registries: Registries) -> list[RunEntry]:
             descriptions = expand_description(description, expand, registries)
         except ConfigError as exc:
             raise exc.located(field="expand", **where) from None  # type: ignore[arg-type]
-        entries.extend(RunEntry(d, priority, gates, index, limit) for d in descriptions)
+        try:  # HELM's run expanders, checked when the file is read (stop=, prompt=, numbers, ...)
+            for expanded in descriptions:
+                check_description(expanded)
+        except ConfigError as exc:
+            raise exc.located(**where) from None  # type: ignore[arg-type]
+        entries.extend(RunEntry(d, priority, gates, index, limit, groups) for d in descriptions)
     return entries
 
 
 class EvalFile(pytest.File):
-    """A YAML eval file or HELM run_specs.conf."""
+    """A YAML eval file or a HELM run-entry conf file."""
 
     def collect(self) -> Iterator[pytest.Item]:
         from pytest_llmeval.plugin import get_session
@@ -154,7 +165,7 @@ class RunItem(LLMEvalItem):
         report = get_report(self.config)
         try:  # the run spec names the model: build_run_spec sets it from self.model
             limit = pick_limit(session.settings.max_eval_instances, self.entry.max_eval_instances)
-            result = session.run_entry(self.entry.description, self.model, progress, limit)
+            result = session.run_entry(self.entry.description, self.model, progress, limit, self.entry.groups)
         except RunFailed as exc:  # listed as an error with the requests it sent, then reported as usual
             report.run_error(self, exc.error, worker_id(), exc.result)
             raise exc.error from exc.error.__cause__  # keeps a user traceback for -v

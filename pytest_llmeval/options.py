@@ -14,7 +14,7 @@ from pytest_llmeval.option_values import OptionValue
 from pytest_llmeval.registry import DEFAULT_MODEL
 from pytest_llmeval.scenarios.data import DATA_DIR_ENV
 
-DEFAULT_EVAL_FILES = "eval_*.yaml eval_*.yml *.eval.yaml run_specs*.conf"
+DEFAULT_EVAL_FILES = "eval_*.yaml eval_*.yml *.eval.yaml run_specs*.conf run_entries*.conf"
 
 # (option, ini type, default, help); the ini key is the option without dashes.
 _OPTIONS: list[tuple[str, str, Any, str]] = [

@@ -1,13 +1,14 @@
 """Run-spec descriptions (HELM's ``mmlu:subject=anatomy,max_train_instances=0``) and RunSpecs.
 
 A description names a scenario and its arguments; generic keys (``max_train_instances``,
-``eval_split``, ...) adjust the adapter whatever the scenario, as HELM's run expanders do.
+``stop``, ``prompt``, ...) change the run spec whatever the scenario, as HELM's run expanders
+do (:mod:`pytest_llmeval.run_expanders`).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +20,16 @@ from pytest_llmeval.adapters.adapter_spec import (
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.extensions import expander_key
 from pytest_llmeval.metrics import MATCHERS
-from pytest_llmeval.perturbations import DATA_AUGMENTATIONS, Perturbation, augmenter_spec, perturbations_for
+from pytest_llmeval.perturbations import Perturbation, augmenter_spec
+from pytest_llmeval.run_expanders import (
+    EXPANDER_KEYS,
+    apply_run_expanders,
+    check_description,
+    close_expander_key,
+    value_choices,
+)
 from pytest_llmeval.scenarios.data import DataLocator
-from pytest_llmeval.scenarios.scenario import EVAL_SPLITS, Scenario
+from pytest_llmeval.scenarios.scenario import Scenario
 
 if TYPE_CHECKING:
     from pytest_llmeval.extensions import Matcher, Registries
@@ -123,62 +131,12 @@ def run_spec_function(name: str) -> Callable[[RunSpecFunction], RunSpecFunction]
     return mark
 
 
-# --- generic expanders ---------------------------------------------------------------------
+# --- run expanders (HELM's generic keys) ------------------------------------------------------
 
-GENERIC_KEYS = ("model", "max_train_instances", "num_train_trials", "max_tokens", "num_outputs",
-                "temperature", "stop", "instructions", "eval_split", "data_augmentation", "max_eval_instances")
+# The keys every description takes whatever the scenario (pytest_llmeval.run_expanders).
+GENERIC_KEYS = EXPANDER_KEYS
+# The names a user scenario's ``stop:`` setting takes (scenarios.registration).
 STOP_NAMES: dict[str, tuple[str, ...]] = {"none": (), "hash": ("###",), "newline": ("\n",), "period": (".",)}
-
-
-def _int(description: Description, key: str, value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError as exc:
-        raise ConfigError(f"{key}={value!r} in {description} is not a whole number", field=key) from exc
-    if number < 0:
-        raise ConfigError(f"{key}={value!r} in {description} must not be negative", field=key)
-    return number
-
-
-def apply_generic(spec: AdapterSpec, description: Description) -> AdapterSpec:
-    """Apply the scenario-independent keys of a description to an adapter spec."""
-    changes: dict[str, Any] = {}
-    for key, value in description.args:
-        if key in ("max_train_instances", "num_train_trials", "max_tokens", "num_outputs", "max_eval_instances"):
-            changes[key] = _int(description, key, value)
-        elif key == "temperature":
-            try:
-                changes["temperature"] = float(value)
-            except ValueError as exc:
-                raise ConfigError(f"temperature={value!r} in {description} is not a number",
-                                  field=key) from exc
-        elif key == "stop":
-            if value not in STOP_NAMES:
-                raise ConfigError(f"stop={value!r} in {description}: use one of {', '.join(STOP_NAMES)}", field=key)
-            changes["stop_sequences"] = STOP_NAMES[value]
-        elif key == "instructions":
-            changes["instructions"] = value
-        elif key == "eval_split":
-            splits = {"valid": ("valid",), "test": ("test",), "all": EVAL_SPLITS}
-            if value not in splits:
-                raise ConfigError(f"eval_split={value!r} in {description}: use valid, test or all", field=key)
-            changes["eval_splits"] = splits[value]
-    if changes.get("max_eval_instances") == 0:
-        raise ConfigError(f"max_eval_instances in {description} must be at least 1", field="max_eval_instances")
-    if "num_train_trials" in changes and changes["num_train_trials"] < 1:
-        raise ConfigError(f"num_train_trials in {description} must be at least 1", field="num_train_trials")
-    return spec.replace(**changes) if changes else spec
-
-
-def data_augmentation(description: Description) -> list[Perturbation]:
-    """The perturbations named by ``data_augmentation=`` (none when the key is absent)."""
-    value = description.get("data_augmentation")
-    if value is None:
-        return []
-    if value not in DATA_AUGMENTATIONS:
-        raise ConfigError(f"data_augmentation={value!r} in {description}: use one of {', '.join(DATA_AUGMENTATIONS)}",
-                          field="data_augmentation")
-    return perturbations_for(value)
 
 
 def _builtins() -> Registries:
@@ -188,23 +146,40 @@ def _builtins() -> Registries:
 
 
 def build_run_spec(description: Description, deployment: str, model: str,
-                   registries: Registries | None = None) -> RunSpec:
+                   registries: Registries | None = None, *, groups: Sequence[str] | None = None,
+                   model_tags: Collection[str] = ()) -> RunSpec:
     """The RunSpec for a description on one model deployment, from the session's ``registries``
-    (default: a fresh set of the built-ins)."""
+    (default: a fresh set of the built-ins): the scenario's run-spec function, then HELM's run
+    expanders (``model_tags``: the model's metadata tags, which some consult), then the run
+    entry's ``groups`` after the scenario's, as helm-run adds them."""
     registries = registries if registries is not None else _builtins()
     function = registries.scenarios.get(description.scenario)
     if function is None:
         known = ", ".join(sorted(registries.scenarios))
         raise ConfigError(f"unknown scenario {description.scenario!r} in {description}; known: {known}")
-    spec = function(description.without(*GENERIC_KEYS))
+    check_description(description)
+    try:
+        spec = function(description.without(*GENERIC_KEYS))
+    except ConfigError as exc:
+        raise _with_key_hint(exc) from None
     spec.matchers = registries.matchers(spec.metrics, description)
-    adapter = apply_generic(spec.adapter_spec, description).replace(model_deployment=deployment, model=model)
-    spec.adapter_spec = adapter
-    spec.perturbations = data_augmentation(description)
+    spec.adapter_spec = spec.adapter_spec.replace(model_deployment=deployment, model=model)
+    spec = apply_run_expanders(spec, description, model_tags)
+    if groups is not None:
+        spec.groups = [*spec.groups, *groups]
     generic = [(k, v) for k, v in description.args if k in GENERIC_KEYS and k != "model"]
     spec.name = str(Description(spec.name.partition(":")[0],
                                 Description.parse(spec.name).args + tuple(generic) + (("model", deployment),)))
     return spec
+
+
+def _with_key_hint(error: ConfigError) -> ConfigError:
+    """A scenario's unknown-argument error, with the run-expander key it is likely a typo of."""
+    close = close_expander_key(error.field) if error.field else None
+    if close is None:
+        return error
+    return ConfigError(f"{error.message} (did you mean {close}?)", file=error.file, entry=error.entry,
+                       field=error.field)
 
 
 def multiple_choice_joint(instructions: str, **overrides: Any) -> AdapterSpec:
@@ -246,7 +221,8 @@ def value_expander(scenario: str, key: str, value: str) -> Callable[[ValueExpand
 def expand_description(description: Description, lists: Mapping[str, Sequence[Any]] | None = None,
                        registries: Registries | None = None) -> list[Description]:
     """Every run an entry stands for: each combination of the ``lists`` values (an eval file's
-    ``expand:``), then each value an expander in ``registries`` stands for (``subject=all``)."""
+    ``expand:``), then each value an expander in ``registries`` stands for (``subject=all``), or
+    one of HELM's named values (``max_train_instances=all``, ``max_eval_instances=default``)."""
     expanders = (registries if registries is not None else _builtins()).expanders
     descriptions = [description]
     for key, values in (lists or {}).items():
@@ -267,6 +243,7 @@ def expand_description(description: Description, lists: Mapping[str, Sequence[An
         choices = []
         for key, value in current.args:
             expander = expanders.get(expander_key(current.scenario, key, value))
-            choices.append([(key, v) for v in expander()] if expander else [(key, value)])
+            values = expander() if expander else value_choices(key, value) or (value,)
+            choices.append([(key, v) for v in values])
         expanded.extend(Description(current.scenario, tuple(args)) for args in itertools.product(*choices))
     return expanded

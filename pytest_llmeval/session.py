@@ -11,6 +11,7 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,7 +115,7 @@ class LLMEvalSession:
         wanted = str(deployment or model)
         if wanted not in self.choices:  # entries repeat `model=text`: expand it once
             self.choices[wanted] = self.registry.choose(
-                wanted, functools.partial(unbuildable_reason, backends=self.registries.clients))
+                wanted, functools.partial(unbuildable_reason, backends=self.registries.clients), keep_named=True)
         chosen = self.choices[wanted]
         self.skipped.update(chosen.skipped)
         if not explicit:
@@ -178,13 +179,15 @@ class LLMEvalSession:
         return ContextWindow.for_deployment(deployment, tokenizer, memo)
 
     def run_entry(self, description: Description, deployment: str, progress: Any = None,
-                  max_eval_instances: int | None = None) -> RunResult:
+                  max_eval_instances: int | None = None, groups: Sequence[str] | None = None) -> RunResult:
         """Run ``description`` on ``deployment`` (any ``model=`` in it is ignored), evaluating at most
-        ``max_eval_instances`` unless the description names its own limit, as in helm-run; a run
-        that fails after sending requests raises :class:`~pytest_llmeval.run_result.RunFailed`
-        with its result."""
+        ``max_eval_instances`` unless the description names its own limit, as in helm-run, with the
+        run entry's ``groups`` added to the run spec's; a run that fails after sending requests
+        raises :class:`~pytest_llmeval.run_result.RunFailed` with its result."""
         handle = self.handle(deployment)
-        run_spec = build_run_spec(description, deployment, handle.deployment.model_name, self.registries)
+        model = handle.deployment.model_name
+        run_spec = build_run_spec(description, deployment, model, self.registries, groups=groups,
+                                  model_tags=self.registry.model_metadata(model).tags)
         return execute(run_spec, handle.client, self.locator, self.settings.output_path, self.settings.suite,
                        max_eval_instances, progress, window=self.context_window(deployment))
 

@@ -89,18 +89,19 @@ def test_subject_underscores_become_spaces_in_instructions() -> None:
 
 
 def test_generic_keys() -> None:
-    spec = _build("mmlu:subject=anatomy,max_train_instances=0,eval_split=test,temperature=0.5,stop=hash,"
+    spec = _build("mmlu:subject=anatomy,max_train_instances=1,eval_split=test,temperature=0.5,stop=hash,"
                   "num_train_trials=2,max_tokens=3,num_outputs=2,instructions=Answer briefly")
     adapter = spec.adapter_spec
-    assert adapter.max_train_instances == 0
+    assert adapter.max_train_instances == 1
     assert adapter.eval_splits == ("test",)
     assert adapter.temperature == 0.5
     assert adapter.stop_sequences == ("###",)
+    assert adapter.instance_prefix == "###\n\n"  # HELM's stop=hash also separates instances by it
     assert adapter.num_train_trials == 2
     assert (adapter.max_tokens, adapter.num_outputs) == (3, 2)
     assert adapter.instructions == "Answer briefly"
     # Generic keys stay in the name (so two variants get two run folders), the model comes last.
-    assert spec.name == ("mmlu:subject=anatomy,method=multiple_choice_joint,max_train_instances=0,eval_split=test,"
+    assert spec.name == ("mmlu:subject=anatomy,method=multiple_choice_joint,max_train_instances=1,eval_split=test,"
                          "temperature=0.5,stop=hash,num_train_trials=2,max_tokens=3,num_outputs=2,"
                          f"instructions=Answer briefly,model={DEPLOYMENT}")
 

@@ -29,10 +29,13 @@ class AdapterSpec:
     output_prefix: str = "Output: "
     output_suffix: str = "\n"
     instance_prefix: str = "\n"
+    # Regular-expression (source, target) pairs run over the finished prompt (``newline=br``).
+    substitutions: tuple[tuple[str, str], ...] = ()
     max_train_instances: int = 5
     max_eval_instances: int | None = None
     num_outputs: int = 1
     num_train_trials: int = 1
+    num_trials: int = 1
     sample_train: bool = True
     model_deployment: str = ""
     model: str = ""
@@ -46,6 +49,7 @@ class AdapterSpec:
 
     def to_json(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
+        data["substitutions"] = [{"source": source, "target": target} for source, target in self.substitutions]
         data["stop_sequences"] = list(self.stop_sequences)
         data["eval_splits"] = list(self.eval_splits)
         return data

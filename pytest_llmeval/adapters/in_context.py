@@ -103,6 +103,7 @@ def make_prompt(spec: AdapterSpec, examples: list[Instance], instance: Instance,
         eval_block=example_block(spec, instance, include_output=reference_index is not None,
                                  reference_index=reference_index),
         instance_prefix=spec.instance_prefix, global_prefix=spec.global_prefix, global_suffix=spec.global_suffix,
+        substitutions=spec.substitutions,
     )
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
 class Prompt:
     """Instructions, training examples and the evaluated instance, joined by ``instance_prefix``
-    (HELM's Prompt); ``truncated_text`` replaces it all when even zero examples did not fit."""
+    between the global prefix and suffix, then HELM's ``substitutions`` (HELM's Prompt);
+    ``truncated_text`` replaces it all when even zero examples did not fit."""
 
     instructions_block: str
     train_blocks: tuple[str, ...]
@@ -17,6 +19,7 @@ class Prompt:
     instance_prefix: str = "\n"
     global_prefix: str = ""
     global_suffix: str = ""
+    substitutions: tuple[tuple[str, str], ...] = ()
     truncated_text: str | None = None
 
     @property
@@ -25,7 +28,10 @@ class Prompt:
             return self.truncated_text
         blocks = ([self.instructions_block] if self.instructions_block else []) + [*self.train_blocks,
                                                                                     self.eval_block]
-        return self.global_prefix + self.instance_prefix.join(blocks) + self.global_suffix
+        text = self.global_prefix + self.instance_prefix.join(blocks) + self.global_suffix
+        for source, target in self.substitutions:
+            text = re.sub(source, target, text)
+        return text
 
     @property
     def truncated(self) -> bool:

@@ -143,11 +143,14 @@ class Registry:
         """Expand names, comma lists, HELM's model groups and tags into deployment names."""
         return self.choose(selection).deployments
 
-    def choose(self, selection: str | list[str], reason: Reason | None = None) -> Selection:
+    def choose(self, selection: str | list[str], reason: Reason | None = None, *,
+               keep_named: bool = False) -> Selection:
         """What a selection runs on, as helm-run's ``model=`` does (see :mod:`selection`).
 
         ``reason`` says why a deployment cannot be built here (or None): a group leaves such
-        deployments out and records why; a deployment or model named on its own fails with it.
+        deployments out and records why; a deployment or model named on its own fails with it,
+        here or (``keep_named``: a run entry's own ``model=``, so its file still collects) when
+        its item runs.
         """
         items = selection if isinstance(selection, list) else _split(selection)
         index = by_model(self.deployments.values())
@@ -159,7 +162,7 @@ class Registry:
             group = self._group(item, groups or {})
             if group is None:
                 pick = self._pick(item, index)
-                why = reason(self.deployment(pick.deployment)) if reason is not None else None
+                why = reason(self.deployment(pick.deployment)) if reason is not None and not keep_named else None
                 if why is not None:
                     deployment = self.deployment(pick.deployment)
                     raise ConfigError(f"{deployment.client_spec.class_name}: {why}", file=deployment.source,

@@ -35,18 +35,21 @@ _TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a n
 
 
 def read_document(path: Path, syntax: str | None = None, note: str = "") -> Any:
-    """A YAML or JSON file's content; unreadable files and syntax errors as one-line ConfigErrors.
+    """A YAML, JSON or HOCON file's content; unreadable files and syntax errors as one-line ConfigErrors.
 
-    ``syntax`` is ``"json"`` or ``"yaml"`` (by default from the suffix); ``note`` is added to
-    syntax errors. YAML dates stay strings, as HELM's files mean them.
+    ``syntax`` is ``"json"``, ``"yaml"`` or ``"hocon"`` (by default from the suffix: ``.conf`` is
+    HOCON, as HELM writes and reads its run-entry files); ``note`` is added to syntax errors.
+    YAML dates stay strings, as HELM's files mean them.
     """
-    syntax = syntax or ("json" if path.suffix == ".json" else "yaml")
+    syntax = syntax or {".json": "json", ".conf": "hocon"}.get(path.suffix, "yaml")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"is not UTF-8 text ({exc.reason} at byte {exc.start})", file=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot be read ({exc.strerror or exc})", file=path) from None
+    if syntax == "hocon":
+        return _read_hocon(text, path, note)
     try:
         if syntax == "json":
             return json.loads(text)
@@ -68,6 +71,30 @@ def _load_yaml(text: str) -> Any:
         except yaml.YAMLError:
             pass
     return yaml.safe_load(text)
+
+
+def _read_hocon(text: str, path: Path, note: str) -> Any:
+    """HOCON as HELM parses it (``helm.common.general.parse_hocon``), as plain dicts and lists."""
+    import pyhocon
+    from pyparsing import ParseBaseException
+
+    try:
+        tree = pyhocon.ConfigFactory.parse_string(text)
+    except ParseBaseException as exc:
+        raise ConfigError(f"is not valid HOCON: line {exc.lineno}, column {exc.col}: {exc.msg}{note}",
+                          file=path) from None
+    except pyhocon.ConfigException as exc:  # an unresolved ${substitution}, a bad include, ...
+        raise ConfigError(f"is not valid HOCON: {' '.join(str(exc).split())}{note}", file=path) from None
+    return _plain(tree.as_plain_ordered_dict())
+
+
+def _plain(value: Any) -> Any:
+    """Ordered dicts as dicts (what the schemas and error locations expect)."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
