@@ -21,7 +21,7 @@ from pytest_llmeval.extensions import expander_key
 from pytest_llmeval.metrics import MATCHERS
 from pytest_llmeval.perturbations import DATA_AUGMENTATIONS, Perturbation, augmenter_spec, perturbations_for
 from pytest_llmeval.scenarios.data import DataLocator
-from pytest_llmeval.scenarios.scenario import EVAL_SPLITS, Scenario
+from pytest_llmeval.scenarios.scenario import Scenario
 
 if TYPE_CHECKING:
     from pytest_llmeval.extensions import Matcher, Registries
@@ -88,24 +88,45 @@ class RunSpec:
     matchers: dict[str, Matcher] = field(default_factory=lambda: dict(MATCHERS))
     # Constructor arguments that are objects (a user scenario's definition): not in run_spec.json.
     scenario_context: dict[str, Any] = field(default_factory=dict)
+    # HELM's scenario and metric specs where our scenario is HELM's (``run_spec.json`` names them,
+    # so helm-run can re-run the file); None: our own class and metrics are named.
+    helm_scenario_spec: dict[str, Any] | None = None
+    helm_metric_specs: list[dict[str, Any]] | None = None
 
     def build_scenario(self, locator: DataLocator) -> Scenario:
         return self.scenario_class(**self.scenario_args, **self.scenario_context,  # type: ignore[call-arg]
                                    locator=locator)
 
-    def to_json(self) -> dict[str, Any]:
+    def own_scenario_spec(self) -> dict[str, Any]:
         cls = self.scenario_class
+        return {"class_name": f"{cls.__module__}.{cls.__qualname__}", "args": self.scenario_args}
+
+    def to_json(self) -> dict[str, Any]:
+        """HELM's RunSpec fields (``annotators`` None, so left out as HELM leaves it out), then
+        ``llmeval``: what rebuilds the run here. HELM's readers ignore keys they do not know."""
+        metric_specs = self.helm_metric_specs if self.helm_metric_specs is not None else [
+            {"class_name": "pytest_llmeval.metrics.basic.reference_stats", "args": {"names": self.metrics}},
+            {"class_name": "pytest_llmeval.metrics.basic.efficiency_stats", "args": {}},
+        ]
         return {
             "name": self.name,
-            "scenario_spec": {"class_name": f"{cls.__module__}.{cls.__qualname__}", "args": self.scenario_args},
+            "scenario_spec": self.helm_scenario_spec or self.own_scenario_spec(),
             "adapter_spec": self.adapter_spec.to_json(),
-            "metric_specs": [
-                {"class_name": "pytest_llmeval.metrics.basic.reference_stats", "args": {"names": self.metrics}},
-                {"class_name": "pytest_llmeval.metrics.basic.efficiency_stats", "args": {}},
-            ],
+            "metric_specs": metric_specs,
             "data_augmenter_spec": augmenter_spec(self.perturbations),
             "groups": self.groups,
+            "llmeval": {"scenario_spec": self.own_scenario_spec(), "metrics": self.metrics,
+                        "main_metric": self.main_metric},
         }
+
+
+def helm_basic_metric_specs(names: list[str]) -> list[dict[str, Any]]:
+    """HELM's ``get_basic_metric_specs(names)``: generation, reference and per-split metrics."""
+    return [
+        {"class_name": "helm.benchmark.metrics.basic_metrics.BasicGenerationMetric", "args": {"names": names}},
+        {"class_name": "helm.benchmark.metrics.basic_metrics.BasicReferenceMetric", "args": {}},
+        {"class_name": "helm.benchmark.metrics.basic_metrics.InstancesPerSplitMetric", "args": {}},
+    ]
 
 
 RunSpecFunction = Callable[[Description], RunSpec]
@@ -125,9 +146,15 @@ def run_spec_function(name: str) -> Callable[[RunSpecFunction], RunSpecFunction]
 
 # --- generic expanders ---------------------------------------------------------------------
 
-GENERIC_KEYS = ("model", "max_train_instances", "num_train_trials", "max_tokens", "num_outputs",
-                "temperature", "stop", "instructions", "eval_split", "data_augmentation", "max_eval_instances")
-STOP_NAMES: dict[str, tuple[str, ...]] = {"none": (), "hash": ("###",), "newline": ("\n",), "period": (".",)}
+GENERIC_KEYS = ("model", "model_deployment", "max_train_instances", "num_train_trials", "max_tokens",
+                "num_outputs", "temperature", "stop", "instructions", "eval_split", "data_augmentation",
+                "max_eval_instances")
+# HELM's StopRunExpander values (``hash`` also sets the instance prefix), plus ``newline`` and ``period``.
+STOP_NAMES: dict[str, tuple[str, ...]] = {"none": (), "hash": ("###",), "semicolon": (";",), "br": ("<br>",),
+                                          "newline": ("\n",), "period": (".",)}
+HELM_STOP_NAMES = ("hash", "semicolon", "br")
+# HELM's InstructionsRunExpander values; any other text is the instructions themselves.
+EXPERT_INSTRUCTIONS = "I am an expert AI assistant who is here to help you with the following. "
 
 
 def _int(description: Description, key: str, value: str) -> int:
@@ -156,10 +183,13 @@ def apply_generic(spec: AdapterSpec, description: Description) -> AdapterSpec:
             if value not in STOP_NAMES:
                 raise ConfigError(f"stop={value!r} in {description}: use one of {', '.join(STOP_NAMES)}", field=key)
             changes["stop_sequences"] = STOP_NAMES[value]
+            if value in HELM_STOP_NAMES:
+                changes["instance_prefix"] = f"{STOP_NAMES[value][0]}\n\n"
         elif key == "instructions":
-            changes["instructions"] = value
+            base = changes.get("instructions", spec.instructions)
+            changes["instructions"] = {"none": "", "expert": EXPERT_INSTRUCTIONS + base}.get(value, value)
         elif key == "eval_split":
-            splits = {"valid": ("valid",), "test": ("test",), "all": EVAL_SPLITS}
+            splits: dict[str, tuple[str, ...] | None] = {"valid": ("valid",), "test": ("test",), "all": None}
             if value not in splits:
                 raise ConfigError(f"eval_split={value!r} in {description}: use valid, test or all", field=key)
             changes["eval_splits"] = splits[value]
@@ -167,7 +197,10 @@ def apply_generic(spec: AdapterSpec, description: Description) -> AdapterSpec:
         raise ConfigError(f"max_eval_instances in {description} must be at least 1", field="max_eval_instances")
     if "num_train_trials" in changes and changes["num_train_trials"] < 1:
         raise ConfigError(f"num_train_trials in {description} must be at least 1", field="num_train_trials")
-    return spec.replace(**changes) if changes else spec
+    spec = spec.replace(**changes) if changes else spec
+    if spec.max_train_instances == 0 and spec.num_train_trials != 1:  # helm-run: no examples, one trial
+        spec = spec.replace(num_train_trials=1)
+    return spec
 
 
 def data_augmentation(description: Description) -> list[Perturbation]:
@@ -187,10 +220,65 @@ def _builtins() -> Registries:
     return builtin_registries()
 
 
+def helm_value(text: str) -> str:
+    """A description value as HELM's parser reads it (a number if it is one) and writes it back."""
+    for kind in (int, float):
+        try:
+            return str(kind(text))
+        except ValueError:
+            pass
+    return text
+
+
+# HELM's run expanders that add ``key=value`` to a run's name (``:`` when the name has no
+# arguments yet); temperature changes only the adapter, as HELM's TemperatureRunExpander does.
+_NAMED_VALUES = ("max_train_instances", "max_eval_instances", "num_train_trials", "num_outputs", "max_tokens",
+                 "eval_split")
+_ALWAYS_COMMA = ("instructions", "stop", "data_augmentation")
+
+
+def run_name(base: str, description: Description, model: str, deployment: str,
+             default_deployment: str | None = None) -> str:
+    """The run's name as helm-run writes it: the run-spec function's name, then each run
+    expander's ``key=value`` in the description's order, ``model=`` last when the description
+    has none (HELM adds ``model=all``). A deployment that is not the model's default adds
+    ``model_deployment=`` after the model, as when the description names it, so two
+    deployments of one model get two run folders. ``/`` becomes ``_`` (HELM's RunSpec)."""
+    parts = [base]
+
+    def add(key: str, value: str, comma: bool = False) -> None:
+        parts.append(("," if comma or ":" in "".join(parts) else ":") + f"{key}={value}")
+
+    keys = {key for key, _ in description.args}
+    # HELM's ModelRunExpander: the last two parts of the model's name.
+    model_part = "/".join(model.split("/")[-2:])
+    extra_deployment = default_deployment is not None and deployment != default_deployment \
+        and "model_deployment" not in keys
+
+    def add_model() -> None:
+        add("model", model_part)
+        if extra_deployment:
+            add("model_deployment", deployment)
+
+    for key, value in description.args:
+        if key in _NAMED_VALUES:
+            add(key, helm_value(value))
+        elif key in _ALWAYS_COMMA:
+            add(key, value, comma=True)
+        elif key == "model":
+            add_model()
+        elif key == "model_deployment":
+            add(key, deployment)
+    if "model" not in keys:
+        add_model()
+    return "".join(parts).replace("/", "_")
+
+
 def build_run_spec(description: Description, deployment: str, model: str,
-                   registries: Registries | None = None) -> RunSpec:
+                   registries: Registries | None = None, default_deployment: str | None = None) -> RunSpec:
     """The RunSpec for a description on one model deployment, from the session's ``registries``
-    (default: a fresh set of the built-ins)."""
+    (default: a fresh set of the built-ins). ``default_deployment`` is the model's default
+    deployment (HELM's rule); a run on another one says which deployment in its name."""
     registries = registries if registries is not None else _builtins()
     function = registries.scenarios.get(description.scenario)
     if function is None:
@@ -199,11 +287,13 @@ def build_run_spec(description: Description, deployment: str, model: str,
     spec = function(description.without(*GENERIC_KEYS))
     spec.matchers = registries.matchers(spec.metrics, description)
     adapter = apply_generic(spec.adapter_spec, description).replace(model_deployment=deployment, model=model)
+    unsupported = adapter.unsupported()
+    if unsupported:
+        raise ConfigError(f"{description}: the adapter option(s) {', '.join(unsupported)} are not supported",
+                          field=unsupported[0])
     spec.adapter_spec = adapter
     spec.perturbations = data_augmentation(description)
-    generic = [(k, v) for k, v in description.args if k in GENERIC_KEYS and k != "model"]
-    spec.name = str(Description(spec.name.partition(":")[0],
-                                Description.parse(spec.name).args + tuple(generic) + (("model", deployment),)))
+    spec.name = run_name(spec.name, description, model, deployment, default_deployment)
     return spec
 
 

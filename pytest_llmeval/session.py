@@ -146,7 +146,9 @@ class LLMEvalSession:
         that fails after sending requests raises :class:`~pytest_llmeval.run_result.RunFailed`
         with its result."""
         handle = self.handle(deployment)
-        run_spec = build_run_spec(description, deployment, handle.deployment.model_name, self.registries)
+        model = handle.deployment.model_name
+        run_spec = build_run_spec(description, deployment, model, self.registries,
+                                  default_deployment=self.registry.default_deployment(model))
         return execute(run_spec, handle.client, self.locator, self.settings.output_path, self.settings.suite,
                        max_eval_instances, progress, window=self.context_window(deployment))
 

@@ -152,7 +152,7 @@ def adapt(spec: AdapterSpec, instances: list[Instance], window: ContextWindow | 
     """Request states for every eval instance in every train trial; prompts are fitted to
     ``window`` when one is given."""
     train = [i for i in instances if i.split == TRAIN_SPLIT]
-    evaluated = [i for i in instances if i.split in spec.eval_splits]
+    evaluated = [i for i in instances if i.split in spec.evaluated_splits]
     states: list[RequestState] = []
     for trial in range(spec.num_train_trials):
         examples = sample_examples(train, trial, spec.max_train_instances, spec.sample_train)

@@ -116,6 +116,14 @@ class Registry:
             source="<generated>",
         )
 
+    def default_deployment(self, model_name: str) -> str | None:
+        """HELM's default deployment of a model (``get_default_model_deployment_for_model``):
+        the last one that is not deprecated, else the last one; None when none serves it."""
+        serving = [d for d in self.deployments.values() if d.model_name == model_name]
+        current = [d for d in serving if not d.deprecated]
+        chosen = (current or serving)[-1:]
+        return chosen[0].name if chosen else None
+
     def model_metadata(self, model_name: str) -> ModelMetadata:
         """Metadata for a model, or a minimal record for models only a deployment names."""
         return self.metadata.get(model_name) or ModelMetadata(name=model_name, display_name=model_name)
@@ -139,9 +147,9 @@ class Registry:
             return [item]
         if any(raw["model_name"] == item for raw, _ in self.clembench):
             return [self.deployment(item).name]  # checks that its backend is served
-        by_model = [d.name for d in self.deployments.values() if d.model_name == item and not d.deprecated]
-        if by_model:
-            return by_model[:1]
+        default = self.default_deployment(item)
+        if default is not None:
+            return [default]
         tagged = self._by_tag(item)
         if tagged is not None:
             return tagged
