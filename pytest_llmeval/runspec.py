@@ -298,11 +298,12 @@ def build_run_spec(description: Description, deployment: str, model: str,
 
 
 def multiple_choice_joint(instructions: str, **overrides: Any) -> AdapterSpec:
-    """HELM's multiple-choice-joint adapter: lettered options, a one-token answer."""
+    """HELM's multiple-choice-joint adapter: lettered options, a one-token answer (HELM's
+    ``num_outputs=5``, which its joint adapter does not use: one completion per request)."""
     spec = AdapterSpec(
         method=ADAPT_MULTIPLE_CHOICE_JOINT, instructions=instructions, input_prefix="Question: ",
         input_suffix="\n", output_prefix="Answer: ", output_suffix="\n", instance_prefix="\n",
-        max_train_instances=5, num_outputs=1, max_tokens=1, temperature=0.0, stop_sequences=("\n",),
+        max_train_instances=5, num_outputs=5, max_tokens=1, temperature=0.0, stop_sequences=("\n",),
     )
     return spec.replace(**overrides) if overrides else spec
 
