@@ -1,4 +1,4 @@
-"""Writing ``report.html`` for a large session: 57 MMLU-sized runs, 14,042 instances in all.
+"""Writing ``llmeval_report.html`` for a large session: 57 MMLU-sized runs, 14,042 instances in all.
 
 The records are synthetic but shaped as a real MMLU session leaves them: a question with its
 four options, a 5-shot prompt of a few thousand characters, the references, a one-letter
@@ -90,7 +90,7 @@ def main() -> None:
     summary, records = build(args.instances)
     times, cpu = [], []
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "report.html"
+        path = Path(folder) / "llmeval_report.html"
         for _ in range(args.repeats):
             started, started_cpu = time.perf_counter(), time.process_time()
             with path.open("w", encoding="utf-8") as out:
@@ -99,7 +99,7 @@ def main() -> None:
             cpu.append(time.process_time() - started_cpu)
         size = path.stat().st_size
     seconds = statistics.median(times)
-    print(f"report.html for {len(records)} runs, {args.instances} instances: {size / 1e6:.1f} MB")
+    print(f"llmeval_report.html for {len(records)} runs, {args.instances} instances: {size / 1e6:.1f} MB")
     print(f"median of {args.repeats}: {seconds:.3f} s, {seconds / args.instances * 1000:.3f} s per 1000 instances "
           f"(min {min(times):.3f} s; CPU time: median {statistics.median(cpu):.3f} s, min {min(cpu):.3f} s)")
 

@@ -50,7 +50,7 @@ _OPTIONS: list[tuple[str, str, Any, str]] = [
 ]
 _FLAGS: list[tuple[str, str]] = [
     ("update-baseline", "rewrite the compared (or named) baseline from this session's runs"),
-    ("no-report", "do not write report.html (summary.json is still written)"),
+    ("no-report", "do not write llmeval_report.html (llmeval_summary.json is still written)"),
 ]
 
 

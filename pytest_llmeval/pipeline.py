@@ -86,10 +86,10 @@ def build_requests(run_spec: RunSpec, scenario: Scenario, max_eval_instances: in
     if spec.max_eval_instances is None and max_eval_instances is not None:  # a description's own limit wins
         spec = spec.replace(max_eval_instances=max_eval_instances)
         run_spec.adapter_spec = spec
-    instances = downsample(scenario.get_instances(), spec.eval_splits, spec.max_eval_instances)
+    instances = downsample(scenario.get_instances(), spec.evaluated_splits, spec.max_eval_instances)
     if run_spec.perturbations:
         before = len(instances)
-        instances = augment(instances, run_spec.perturbations, spec.eval_splits)
+        instances = augment(instances, run_spec.perturbations, spec.evaluated_splits)
         log.info("%s: %d perturbed copies added", run_spec.name, len(instances) - before)
     states = adapt(spec, instances, window)
     if window is not None:

@@ -21,7 +21,6 @@ from pytest_llmeval import run_expander_texts as texts
 from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.perturbations import DATA_AUGMENTATIONS, perturbations_for
-from pytest_llmeval.scenarios.scenario import EVAL_SPLITS
 
 if TYPE_CHECKING:
     from pytest_llmeval.runspec import Description, RunSpec
@@ -272,7 +271,7 @@ def _unsupported(key: str, needs: str) -> _Apply:
 
 
 def _eval_split(spec: RunSpec, value: str | int | float, _: _Context) -> RunSpec:
-    return _adapter(spec, eval_splits=EVAL_SPLITS if value == "all" else (str(value),))
+    return _adapter(spec, eval_splits=None if value == "all" else (str(value),))  # None: valid and test
 
 
 _APPLY: dict[str, _Apply] = {

@@ -96,24 +96,45 @@ class RunSpec:
     matchers: dict[str, Matcher] = field(default_factory=lambda: dict(MATCHERS))
     # Constructor arguments that are objects (a user scenario's definition): not in run_spec.json.
     scenario_context: dict[str, Any] = field(default_factory=dict)
+    # HELM's scenario and metric specs where our scenario is HELM's (``run_spec.json`` names them,
+    # so helm-run can re-run the file); None: our own class and metrics are named.
+    helm_scenario_spec: dict[str, Any] | None = None
+    helm_metric_specs: list[dict[str, Any]] | None = None
 
     def build_scenario(self, locator: DataLocator) -> Scenario:
         return self.scenario_class(**self.scenario_args, **self.scenario_context,  # type: ignore[call-arg]
                                    locator=locator)
 
-    def to_json(self) -> dict[str, Any]:
+    def own_scenario_spec(self) -> dict[str, Any]:
         cls = self.scenario_class
+        return {"class_name": f"{cls.__module__}.{cls.__qualname__}", "args": self.scenario_args}
+
+    def to_json(self) -> dict[str, Any]:
+        """HELM's RunSpec fields (``annotators`` None, so left out as HELM leaves it out), then
+        ``llmeval``: what rebuilds the run here. HELM's readers ignore keys they do not know."""
+        metric_specs = self.helm_metric_specs if self.helm_metric_specs is not None else [
+            {"class_name": "pytest_llmeval.metrics.basic.reference_stats", "args": {"names": self.metrics}},
+            {"class_name": "pytest_llmeval.metrics.basic.efficiency_stats", "args": {}},
+        ]
         return {
             "name": self.name,
-            "scenario_spec": {"class_name": f"{cls.__module__}.{cls.__qualname__}", "args": self.scenario_args},
+            "scenario_spec": self.helm_scenario_spec or self.own_scenario_spec(),
             "adapter_spec": self.adapter_spec.to_json(),
-            "metric_specs": [
-                {"class_name": "pytest_llmeval.metrics.basic.reference_stats", "args": {"names": self.metrics}},
-                {"class_name": "pytest_llmeval.metrics.basic.efficiency_stats", "args": {}},
-            ],
+            "metric_specs": metric_specs,
             "data_augmenter_spec": augmenter_spec(self.perturbations),
             "groups": self.groups,
+            "llmeval": {"scenario_spec": self.own_scenario_spec(), "metrics": self.metrics,
+                        "main_metric": self.main_metric},
         }
+
+
+def helm_basic_metric_specs(names: list[str]) -> list[dict[str, Any]]:
+    """HELM's ``get_basic_metric_specs(names)``: generation, reference and per-split metrics."""
+    return [
+        {"class_name": "helm.benchmark.metrics.basic_metrics.BasicGenerationMetric", "args": {"names": names}},
+        {"class_name": "helm.benchmark.metrics.basic_metrics.BasicReferenceMetric", "args": {}},
+        {"class_name": "helm.benchmark.metrics.basic_metrics.InstancesPerSplitMetric", "args": {}},
+    ]
 
 
 RunSpecFunction = Callable[[Description], RunSpec]
@@ -145,13 +166,70 @@ def _builtins() -> Registries:
     return builtin_registries()
 
 
+def helm_value(text: str) -> str:
+    """A description value as HELM's parser reads it (a number if it is one) and writes it back."""
+    for kind in (int, float):
+        try:
+            return str(kind(text))
+        except ValueError:
+            pass
+    return text
+
+
+# HELM's run expanders that add ``key=value`` to a run's name (``:`` when the name has no
+# arguments yet); temperature changes only the adapter, as HELM's TemperatureRunExpander does.
+# The others (add_to_stop, format_prompt, follow_format_instructions, output_format_instructions,
+# chatml, increase_max_tokens, increase_temperature, process_output) leave the name as it is.
+_NAMED_VALUES = ("max_train_instances", "max_eval_instances", "num_train_trials", "num_outputs", "num_trials",
+                 "max_tokens", "eval_split", "tokenizer", "num_prompt_tokens", "num_output_tokens")
+_ALWAYS_COMMA = ("instructions", "prompt", "newline", "stop", "global_prefix", "data_augmentation")
+
+
+def run_name(base: str, description: Description, model: str, deployment: str,
+             default_deployment: str | None = None) -> str:
+    """The run's name as helm-run writes it: the run-spec function's name, then each run
+    expander's ``key=value`` in the description's order, ``model=`` last when the description
+    has none (HELM adds ``model=all``). A deployment that is not the model's default adds
+    ``model_deployment=`` after the model, as when the description names it, so two
+    deployments of one model get two run folders. ``/`` becomes ``_`` (HELM's RunSpec)."""
+    parts = [base]
+
+    def add(key: str, value: str, comma: bool = False) -> None:
+        parts.append(("," if comma or ":" in "".join(parts) else ":") + f"{key}={value}")
+
+    keys = {key for key, _ in description.args}
+    # HELM's ModelRunExpander: the last two parts of the model's name.
+    model_part = "/".join(model.split("/")[-2:])
+    extra_deployment = default_deployment is not None and deployment != default_deployment \
+        and "model_deployment" not in keys
+
+    def add_model() -> None:
+        add("model", model_part)
+        if extra_deployment:
+            add("model_deployment", deployment)
+
+    for key, value in description.args:
+        if key in _NAMED_VALUES:
+            add(key, helm_value(value))
+        elif key in _ALWAYS_COMMA:
+            add(key, value, comma=True)
+        elif key == "model":
+            add_model()
+        elif key == "model_deployment":
+            add(key, deployment)
+    if "model" not in keys:
+        add_model()
+    return "".join(parts).replace("/", "_")
+
+
 def build_run_spec(description: Description, deployment: str, model: str,
                    registries: Registries | None = None, *, groups: Sequence[str] | None = None,
-                   model_tags: Collection[str] = ()) -> RunSpec:
+                   model_tags: Collection[str] = (), default_deployment: str | None = None) -> RunSpec:
     """The RunSpec for a description on one model deployment, from the session's ``registries``
     (default: a fresh set of the built-ins): the scenario's run-spec function, then HELM's run
     expanders (``model_tags``: the model's metadata tags, which some consult), then the run
-    entry's ``groups`` after the scenario's, as helm-run adds them."""
+    entry's ``groups`` after the scenario's, as helm-run adds them. ``default_deployment`` is the
+    model's default deployment (HELM's rule); a run on another one says which in its name."""
     registries = registries if registries is not None else _builtins()
     function = registries.scenarios.get(description.scenario)
     if function is None:
@@ -165,11 +243,13 @@ def build_run_spec(description: Description, deployment: str, model: str,
     spec.matchers = registries.matchers(spec.metrics, description)
     spec.adapter_spec = spec.adapter_spec.replace(model_deployment=deployment, model=model)
     spec = apply_run_expanders(spec, description, model_tags)
+    unsupported = spec.adapter_spec.unsupported()
+    if unsupported:
+        raise ConfigError(f"{description}: the adapter option(s) {', '.join(unsupported)} are not supported",
+                          field=unsupported[0])
     if groups is not None:
         spec.groups = [*spec.groups, *groups]
-    generic = [(k, v) for k, v in description.args if k in GENERIC_KEYS and k != "model"]
-    spec.name = str(Description(spec.name.partition(":")[0],
-                                Description.parse(spec.name).args + tuple(generic) + (("model", deployment),)))
+    spec.name = run_name(spec.name, description, model, deployment, default_deployment)
     return spec
 
 
@@ -183,11 +263,12 @@ def _with_key_hint(error: ConfigError) -> ConfigError:
 
 
 def multiple_choice_joint(instructions: str, **overrides: Any) -> AdapterSpec:
-    """HELM's multiple-choice-joint adapter: lettered options, a one-token answer."""
+    """HELM's multiple-choice-joint adapter: lettered options, a one-token answer (HELM's
+    ``num_outputs=5``, which its joint adapter does not use: one completion per request)."""
     spec = AdapterSpec(
         method=ADAPT_MULTIPLE_CHOICE_JOINT, instructions=instructions, input_prefix="Question: ",
         input_suffix="\n", output_prefix="Answer: ", output_suffix="\n", instance_prefix="\n",
-        max_train_instances=5, num_outputs=1, max_tokens=1, temperature=0.0, stop_sequences=("\n",),
+        max_train_instances=5, num_outputs=5, max_tokens=1, temperature=0.0, stop_sequences=("\n",),
     )
     return spec.replace(**overrides) if overrides else spec
 

@@ -187,7 +187,8 @@ class LLMEvalSession:
         handle = self.handle(deployment)
         model = handle.deployment.model_name
         run_spec = build_run_spec(description, deployment, model, self.registries, groups=groups,
-                                  model_tags=self.registry.model_metadata(model).tags)
+                                  model_tags=self.registry.model_metadata(model).tags,
+                                  default_deployment=self.registry.default_deployment(model))
         return execute(run_spec, handle.client, self.locator, self.settings.output_path, self.settings.suite,
                        max_eval_instances, progress, window=self.context_window(deployment))
 

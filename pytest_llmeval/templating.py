@@ -1,4 +1,4 @@
-"""Jinja2 environments for the pages the plugin writes (``report.html``, ``transcript.html``).
+"""Jinja2 environments for the pages the plugin writes (``llmeval_report.html``, ``transcript.html``).
 
 Templates are package files under each package's ``templates/`` folder, so an installed
 wheel renders the same page as a checkout. Autoescaping is on for every template: a value

@@ -107,7 +107,7 @@ def write_evals(pytester: pytest.Pytester, body: str, name: str = "eval_mmlu.yam
 
 
 def summary_of(root: Path, output: str = "benchmark_output", suite: str = "default") -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((root / output / "runs" / suite / "summary.json").read_text())
+    data: dict[str, Any] = json.loads((root / output / "runs" / suite / "llmeval_summary.json").read_text())
     return data
 
 

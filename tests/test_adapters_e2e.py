@@ -171,13 +171,13 @@ def test_real_model_both_mmlu_methods(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--llmeval-max-eval-instances", "3")
     result.assert_outcomes(passed=2)
     runs = _runs(pytester.path)
-    separate = runs[f"{SEPARATE},eval_split=test,model=local_smollm2-135m-instruct"]
+    separate = runs[f"{SEPARATE},eval_split=test,model=HuggingFaceTB_SmolLM2-135M-Instruct"]
     assert len(_check_separate(separate)["test"]) == 3
     stats = _stats(separate)
     assert stats["num_prompt_tokens", "test"]["count"] == 12  # one per option, as HELM
     assert stats["num_output_tokens", "test"]["sum"] == 0  # echoed prompts are not output
     joint_run = runs["mmlu:subject=anatomy,method=multiple_choice_joint,eval_split=test,"
-                     "model=local_smollm2-135m-instruct"]
+                     "model=HuggingFaceTB_SmolLM2-135M-Instruct"]
     joint = _stats(joint_run)
     states = json.loads((joint_run / "scenario_state.json").read_text())["request_states"]
     probs = [math.exp(s["result"]["completions"][0]["logprob"]) for s in states]

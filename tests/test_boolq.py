@@ -92,7 +92,13 @@ def test_run_spec_is_helms() -> None:
     assert (adapter.max_train_instances, adapter.max_tokens, adapter.stop_sequences, adapter.temperature) == (
         5, 5, ("\n",), 0.0)
     assert spec.metrics == ["exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_prefix_exact_match"]
-    assert spec.main_metric == "exact_match" and spec.name == "boolq:model=local/m"
+    assert spec.main_metric == "exact_match" and spec.name == "boolq:model=org_m"
+    data = spec.to_json()
+    assert data["scenario_spec"] == {"class_name": "helm.benchmark.scenarios.boolq_scenario.BoolQScenario",
+                                     "args": {"only_contrast": False}}
+    # HELM's boolq lists its bias metrics too (helm-run computes them when it re-runs the file).
+    assert [m["class_name"].rpartition(".")[2] for m in data["metric_specs"]] == [
+        "BasicGenerationMetric", "BasicReferenceMetric", "InstancesPerSplitMetric"] + ["BiasMetric"] * 6
 
 
 def test_contrast_sets_are_refused_by_name() -> None:

@@ -41,7 +41,7 @@ def outputs(suite: Path) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for path in sorted(suite.rglob("*.json")):
         found[str(path.relative_to(suite))] = json.loads(path.read_text(encoding="utf-8"))
-    match = DATA.search((suite / "report.html").read_text(encoding="utf-8"))
+    match = DATA.search((suite / "llmeval_report.html").read_text(encoding="utf-8"))
     assert match is not None
     found["report data"] = json.loads(match.group(1))
     return found
@@ -72,7 +72,7 @@ def test_cached_rerun_writes_the_same_data(project: pytest.Pytester, xdist: list
     states = [s for name, data in second.items() if name.endswith("scenario_state.json")
               for s in data["request_states"]]
     assert states and all(s["result"]["cached"] for s in states)
-    summary = second["summary.json"]
+    summary = second["llmeval_summary.json"]
     assert [r["cache_hits"] for r in summary["runs"]] == [r["requests"] for r in summary["runs"]]
 
 
@@ -88,7 +88,7 @@ def test_cached_rerun_on_the_bundled_model(pytester: pytest.Pytester) -> None:
     second = outputs(suite)
     for name in first:
         assert json.dumps(scrub(second[name])) == json.dumps(scrub(first[name])), name
-    assert [r["cache_hits"] for r in second["summary.json"]["runs"]] == [3]
+    assert [r["cache_hits"] for r in second["llmeval_summary.json"]["runs"]] == [3]
     [state_file] = suite.glob("*/scenario_state.json")
     lines = state_file.read_text(encoding="utf-8").splitlines()
     assert len([line for line in lines if line.startswith('    {"instance"')]) == 3  # one request state a line

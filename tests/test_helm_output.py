@@ -54,8 +54,11 @@ def test_write_run_files_and_shapes(tmp_path: Path) -> None:
 
     spec = data["run_spec.json"]
     assert spec["name"] == run_spec.name
-    assert spec["scenario_spec"]["class_name"] == "pytest_llmeval.scenarios.mmlu.MMLUScenario"
-    assert spec["scenario_spec"]["args"] == {"subject": "anatomy"}
+    # HELM's class, so helm-run can re-run the file; ours (to rebuild the run here) beside it.
+    assert spec["scenario_spec"] == {"class_name": "helm.benchmark.scenarios.mmlu_scenario.MMLUScenario",
+                                     "args": {"subject": "anatomy"}}
+    assert spec["llmeval"]["scenario_spec"] == {"class_name": "pytest_llmeval.scenarios.mmlu.MMLUScenario",
+                                                "args": {"subject": "anatomy"}}
     assert spec["adapter_spec"]["method"] == "multiple_choice_joint"
     assert isinstance(spec["metric_specs"], list) and spec["groups"] == ["mmlu"]
 

@@ -55,7 +55,7 @@ def test_run_spec_uses_helms_separate_adapter() -> None:
     assert (adapter.output_prefix, adapter.output_suffix) == (" ", "")
     assert (adapter.max_train_instances, adapter.max_tokens, adapter.temperature) == (0, 0, 0.0)
     assert spec.metrics == ["exact_match"]
-    assert spec.name == f"{SEPARATE},model={DEPLOYMENT}"
+    assert spec.name == f"{SEPARATE},model=m"
 
 
 def test_one_echo_request_per_option() -> None:

@@ -185,7 +185,7 @@ def test_augment_keeps_originals_adds_changed_copies_and_leaves_training_alone()
 
 def test_data_augmentation_in_a_run_spec() -> None:
     spec = build_run_spec(Description.parse("mmlu:subject=anatomy,data_augmentation=robustness"), "d", "m")
-    assert spec.name == "mmlu:subject=anatomy,method=multiple_choice_joint,data_augmentation=robustness,model=d"
+    assert spec.name == "mmlu:subject=anatomy,method=multiple_choice_joint,data_augmentation=robustness,model=m"
     assert [p.name for p in spec.perturbations] == ["mild_mix"]
     augmenter = spec.to_json()["data_augmenter_spec"]
     assert augmenter["perturbation_specs"] == [

@@ -1,4 +1,4 @@
-"""report.html in a real headless Chromium (Debian's, driven by Playwright): numbers, panels, filters, escaping.
+"""llmeval_report.html in a real headless Chromium (Debian's, driven by Playwright): numbers, panels, filters, escaping.
 
 Skipped only when no Chromium is installed (``.ci/run`` installs it); Playwright never
 downloads a browser here.
@@ -74,7 +74,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, An
     write_models(root, wrong_percent=80)
     compared = _pytest(root, *args, "--llmeval-compare", "main", "-n", "2")
     assert "2 failed, 3 passed" in compared.stdout, compared.stdout + compared.stderr
-    return root / "benchmark_output" / "runs" / "default" / "report.html", summary_of(root)
+    return root / "benchmark_output" / "runs" / "default" / "llmeval_report.html", summary_of(root)
 
 
 def expect(locator: Any) -> Any:

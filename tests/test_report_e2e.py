@@ -61,7 +61,7 @@ def test_serial_and_xdist_give_the_same_summary(project: pytest.Pytester, monkey
             assert run["value"] == pytest.approx(stat["mean"]) and run["count"] == stat["count"]
             assert run["ci95"][0] <= run["value"] <= run["ci95"][1]
             assert run["seconds"] >= 0 and Path(run["output_dir"]).parent == project.path / output / "runs" / "default"
-        assert (project.path / output / "runs" / "default" / "report.html").is_file()
+        assert (project.path / output / "runs" / "default" / "llmeval_report.html").is_file()
     virology = next(r for r in one["runs"]
                     if r["label"] == "mmlu:subject=virology" and r["model"] == "scripted/letters")
     assert virology["outcome"] == "failed" and "required >= 0.99" in virology["failures"][0]
@@ -69,8 +69,8 @@ def test_serial_and_xdist_give_the_same_summary(project: pytest.Pytester, monkey
         "*llmeval runs*",
         "model*run*metric*value*95% CI*n*requests*cached*seconds*",
         "scripted/letters*mmlu:subject=virology*exact_match*FAILED",
-        "summary: *spread/runs/default/summary.json",
-        "report: *spread/runs/default/report.html",
+        "summary: *spread/runs/default/llmeval_summary.json",
+        "report: *spread/runs/default/llmeval_report.html",
     ])
     for xml in ("serial.xml", "spread.xml"):
         cases = list(ET.parse(project.path / xml).getroot().iter("testcase"))
@@ -173,7 +173,7 @@ def test_no_report_keeps_the_summary(project: pytest.Pytester) -> None:
                                "--llmeval-no-report")
     result.assert_outcomes(passed=1)
     suite = project.path / "benchmark_output" / "runs" / "default"
-    assert (suite / "summary.json").is_file() and not (suite / "report.html").exists()
+    assert (suite / "llmeval_summary.json").is_file() and not (suite / "llmeval_report.html").exists()
     assert summary_of(project.path)["report"] is None
     assert "report: " not in result.stdout.str()
 
@@ -216,7 +216,7 @@ def test_baseline_identical_rerun_passes_and_a_real_drop_fails(project: pytest.P
             f"({main['delta']:+.4f}, * McNemar exact p=* < 0.05; {flips} right->wrong, 0 wrong->right*",
         ])
     worse.stdout.fnmatch_lines(["*REGRESSION*", "  * right->wrong: id*' ?'->' ?'*"])
-    page = (project.path / "benchmark_output" / "runs" / "default" / "report.html").read_text()
+    page = (project.path / "benchmark_output" / "runs" / "default" / "llmeval_report.html").read_text()
     assert "Changes against the baseline" in page and "REGRESSION" in page and "right \u2192 wrong (" in page
 
     lenient = project.runpytest(*_baseline_args("--llmeval-compare", "main", "--llmeval-compare-fail",

@@ -67,8 +67,8 @@ def test_get_and_without() -> None:
 
 def test_mmlu_run_spec() -> None:
     spec = _build("mmlu:subject=anatomy")
-    assert spec.name == f"mmlu:subject=anatomy,method=multiple_choice_joint,model={DEPLOYMENT}"
-    assert "model=" in spec.name
+    # helm-run's name: the model's name with '/' as '_' (the deployment is the model's default).
+    assert spec.name == "mmlu:subject=anatomy,method=multiple_choice_joint,model=HuggingFaceTB_SmolLM2-135M-Instruct"
     assert spec.scenario_class is MMLUScenario
     assert spec.scenario_args == {"subject": "anatomy"}
     adapter = spec.adapter_spec
@@ -77,7 +77,7 @@ def test_mmlu_run_spec() -> None:
     assert (adapter.max_tokens, adapter.max_train_instances, adapter.num_train_trials) == (1, 5, 1)
     assert adapter.stop_sequences == ("\n",)
     assert adapter.temperature == 0.0
-    assert adapter.eval_splits == EVAL_SPLITS
+    assert adapter.eval_splits is None and adapter.evaluated_splits == EVAL_SPLITS
     assert (adapter.model_deployment, adapter.model) == (DEPLOYMENT, MODEL)
     assert (adapter.input_prefix, adapter.output_prefix, adapter.reference_prefix) == ("Question: ", "Answer: ", "A. ")
     assert spec.metrics[0] == "exact_match" and spec.main_metric == "exact_match"
@@ -100,15 +100,18 @@ def test_generic_keys() -> None:
     assert adapter.num_train_trials == 2
     assert (adapter.max_tokens, adapter.num_outputs) == (3, 2)
     assert adapter.instructions == "Answer briefly"
-    # Generic keys stay in the name (so two variants get two run folders), the model comes last.
+    # Each of HELM's expanders adds its key in the description's order; temperature changes only
+    # the adapter (HELM's TemperatureRunExpander); the model comes last when the description has none.
     assert spec.name == ("mmlu:subject=anatomy,method=multiple_choice_joint,max_train_instances=1,eval_split=test,"
-                         "temperature=0.5,stop=hash,num_train_trials=2,max_tokens=3,num_outputs=2,"
-                         f"instructions=Answer briefly,model={DEPLOYMENT}")
+                         "stop=hash,num_train_trials=2,max_tokens=3,num_outputs=2,"
+                         "instructions=Answer briefly,model=HuggingFaceTB_SmolLM2-135M-Instruct")
 
 
-@pytest.mark.parametrize(("value", "splits"), [("valid", ("valid",)), ("test", ("test",)), ("all", EVAL_SPLITS)])
-def test_eval_split(value: str, splits: tuple[str, ...]) -> None:
-    assert _build(f"mmlu:subject=anatomy,eval_split={value}").adapter_spec.eval_splits == splits
+@pytest.mark.parametrize(("value", "splits"), [("valid", ("valid",)), ("test", ("test",)), ("all", None)])
+def test_eval_split(value: str, splits: tuple[str, ...] | None) -> None:
+    spec = _build(f"mmlu:subject=anatomy,eval_split={value}")
+    assert spec.adapter_spec.eval_splits == splits
+    assert spec.name.endswith(f",eval_split={value},model=HuggingFaceTB_SmolLM2-135M-Instruct")
 
 
 @pytest.mark.parametrize(("value", "stops"), [("none", ()), ("newline", ("\n",)), ("hash", ("###",))])
@@ -116,9 +119,10 @@ def test_stop(value: str, stops: tuple[str, ...]) -> None:
     assert _build(f"mmlu:subject=anatomy,stop={value}").adapter_spec.stop_sequences == stops
 
 
-def test_model_key_is_replaced_by_the_deployment() -> None:
-    spec = _build("mmlu:subject=anatomy,model=openai/gpt-4o-2024-08-06")
-    assert spec.name.endswith(f",model={DEPLOYMENT}")
+def test_model_key_names_the_model_run_where_the_description_puts_it() -> None:
+    spec = _build("mmlu:subject=anatomy,model=text,max_train_instances=3")
+    assert spec.name == ("mmlu:subject=anatomy,method=multiple_choice_joint,model=HuggingFaceTB_SmolLM2-135M-Instruct,"
+                         "max_train_instances=3")
     assert spec.name.count("model=") == 1
 
 
@@ -128,10 +132,11 @@ def test_explicit_method() -> None:
 
 def test_run_spec_to_json() -> None:
     data = _build("mmlu:subject=anatomy").to_json()
-    assert data["scenario_spec"] == {"class_name": "pytest_llmeval.scenarios.mmlu.MMLUScenario",
+    assert data["scenario_spec"] == {"class_name": "helm.benchmark.scenarios.mmlu_scenario.MMLUScenario",
                                      "args": {"subject": "anatomy"}}
     assert data["adapter_spec"]["stop_sequences"] == ["\n"]
-    assert data["adapter_spec"]["eval_splits"] == ["valid", "test"]
+    assert "eval_splits" not in data["adapter_spec"]  # None, left out as HELM's asdict_without_nones does
+    assert _build("mmlu:subject=anatomy,eval_split=test").to_json()["adapter_spec"]["eval_splits"] == ["test"]
 
 
 # --- errors -------------------------------------------------------------------------------------------

@@ -62,7 +62,7 @@ def test_an_echoed_api_key_is_written_nowhere(pytester: pytest.Pytester, monkeyp
     written = _everything_written(pytester.path)
     state = next(v for k, v in written.items() if k.endswith("scenario_state.json"))
     assert MARKER.encode() in state  # the echo reached the outputs, redacted
-    assert any(k.endswith("report.html") for k in written)
+    assert any(k.endswith("llmeval_report.html") for k in written)
     assert any(k.startswith("prod_env/cache/requests.sqlite") for k in written)
     assert "retrying POST" in written["run.log"].decode()
     leaks = [name for name, content in written.items() if KEY.encode() in content]

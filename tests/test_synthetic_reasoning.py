@@ -127,12 +127,16 @@ def test_run_spec_is_helms() -> None:
         "Please solve the following problem.", "", "\n", "Target: ")
     assert (adapter.max_train_instances, adapter.max_tokens, adapter.stop_sequences) == (5, 50, ("\n",))
     assert spec.metrics == ["exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_prefix_exact_match"]
-    assert spec.name == "synthetic_reasoning:mode=induction,model=local/m"
+    assert spec.name == "synthetic_reasoning:mode=induction,model=org_m"
+    assert spec.to_json()["scenario_spec"] == {
+        "class_name": "helm.benchmark.scenarios.synthetic_reasoning_scenario.SyntheticReasoningScenario",
+        "args": {"mode": "induction"}}
     assert spec.groups == ["synthetic_reasoning", "synthetic_reasoning_induction"]
     assert spec.scenario_args == {"mode": "induction"}
     seeded = build_run_spec(Description.parse("synthetic_reasoning:mode=induction,random_seed=7"), "l/m", "o/m")
     assert seeded.scenario_args == {"mode": "induction", "random_seed": 7}
-    assert seeded.name == "synthetic_reasoning:mode=induction,random_seed=7,model=l/m"
+    assert seeded.name == "synthetic_reasoning:mode=induction,random_seed=7,model=o_m"
+    assert seeded.to_json()["scenario_spec"]["args"] == {"mode": "induction", "random_seed": 7}
 
 
 @pytest.mark.parametrize(("text", "field"), [

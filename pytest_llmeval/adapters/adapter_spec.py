@@ -16,7 +16,9 @@ ADAPT_GENERATION = "generation"
 
 @dataclass(frozen=True)
 class AdapterSpec:
-    """HELM's adapter fields, with HELM's names so ``run_spec.json`` reads the same."""
+    """HELM's adapter fields, in HELM's order with HELM's names, so ``run_spec.json`` reads as
+    helm-run's. Prompt-shape defaults are those of HELM's common adapter specs (one greedy
+    output); ``eval_splits`` None means valid and test, as in HELM."""
 
     method: str = ADAPT_GENERATION
     global_prefix: str = ""
@@ -25,7 +27,10 @@ class AdapterSpec:
     input_prefix: str = "Input: "
     input_suffix: str = "\n"
     reference_prefix: str = "A. "
+    reference_prefix_characters: tuple[str, ...] | None = None
     reference_suffix: str = "\n"
+    chain_of_thought_prefix: str = ""
+    chain_of_thought_suffix: str = "\n"
     output_prefix: str = "Output: "
     output_suffix: str = "\n"
     instance_prefix: str = "\n"
@@ -42,16 +47,36 @@ class AdapterSpec:
     temperature: float = 0.0
     max_tokens: int = 100
     stop_sequences: tuple[str, ...] = ()
-    eval_splits: tuple[str, ...] = EVAL_SPLITS
+    random: str | None = None
+    multi_label: bool = False
+    eval_splits: tuple[str, ...] | None = None
+    output_mapping_pattern: str | None = None
+
+    @property
+    def evaluated_splits(self) -> tuple[str, ...]:
+        """The splits whose instances are evaluated (HELM: valid and test unless narrowed)."""
+        return self.eval_splits or EVAL_SPLITS
+
+    def unsupported(self) -> list[str]:
+        """HELM options set away from their defaults that our adapters do not apply."""
+        defaults = {"reference_prefix_characters": None, "chain_of_thought_prefix": "",
+                    "chain_of_thought_suffix": "\n", "num_trials": 1, "random": None,
+                    "multi_label": False, "output_mapping_pattern": None}
+        return [key for key, value in defaults.items() if getattr(self, key) != value]
 
     def replace(self, **changes: Any) -> AdapterSpec:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        """HELM's ``asdict_without_nones`` of this spec. Our instructions leave out the newline
+        HELM's adapter specs end them with (the prompt builder adds it), so it is added here."""
+        data = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        if self.instructions:
+            data["instructions"] = self.instructions + "\n"
+        for key in ("reference_prefix_characters", "stop_sequences", "eval_splits"):
+            if key in data:
+                data[key] = list(data[key])
         data["substitutions"] = [{"source": source, "target": target} for source, target in self.substitutions]
-        data["stop_sequences"] = list(self.stop_sequences)
-        data["eval_splits"] = list(self.eval_splits)
         return data
 
 

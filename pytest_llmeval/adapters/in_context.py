@@ -116,8 +116,10 @@ def _request(spec: AdapterSpec, prompt: str) -> Request:
         # HELM: score the prompt itself; no tokens generated, greedy, no stop sequences.
         return Request(model_deployment=spec.model_deployment, model=spec.model, prompt=prompt, temperature=0.0,
                        max_tokens=0, num_completions=1, echo_prompt=True)
+    # HELM's joint multiple-choice adapter asks for one completion whatever num_outputs says.
+    completions = 1 if spec.method == ADAPT_MULTIPLE_CHOICE_JOINT else spec.num_outputs
     return Request(model_deployment=spec.model_deployment, model=spec.model, prompt=prompt,
-                   temperature=spec.temperature, max_tokens=spec.max_tokens, num_completions=spec.num_outputs,
+                   temperature=spec.temperature, max_tokens=spec.max_tokens, num_completions=completions,
                    stop_sequences=spec.stop_sequences)
 
 
@@ -153,7 +155,7 @@ def adapt(spec: AdapterSpec, instances: list[Instance], window: ContextWindow | 
     """Request states for every eval instance in every train trial; prompts are fitted to
     ``window`` when one is given."""
     train = [i for i in instances if i.split == TRAIN_SPLIT]
-    evaluated = [i for i in instances if i.split in spec.eval_splits]
+    evaluated = [i for i in instances if i.split in spec.evaluated_splits]
     states: list[RequestState] = []
     for trial in range(spec.num_train_trials):
         examples = sample_examples(train, trial, spec.max_train_instances, spec.sample_train)

@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pytest_llmeval.adapters.adapter_spec import AdapterSpec
 from pytest_llmeval.games.clemscore import EpisodeScore, GameTable, compute_table, nanmean
 from pytest_llmeval.games.episode_files import episode_dir, players_folder, write_json, write_text
 from pytest_llmeval.games.game_spec import GameSpec
@@ -24,6 +25,7 @@ from pytest_llmeval.games.metrics import BENCH_SCORE, METRIC_ABORTED, METRIC_PLA
 from pytest_llmeval.games.player_models import HandleModel, PlayerModel
 from pytest_llmeval.games.transcript import build_transcript
 from pytest_llmeval.metrics.stat import MetricName, Stat, aggregate
+from pytest_llmeval.perturbations.augment import augmenter_spec
 from pytest_llmeval.run_result import RunFailed
 
 log = logging.getLogger("pytest_llmeval.games")
@@ -208,11 +210,19 @@ def episode_stats(episode: Episode) -> list[Stat]:
 
 
 def write_helm_run(run: GameRunResult) -> None:
-    """``run_spec.json``, ``per_instance_stats.json`` and ``stats.json``, as HELM writes them."""
+    """``run_spec.json``, ``per_instance_stats.json`` and ``stats.json``, as HELM writes them.
+    The run spec has HELM's RunSpec fields, so helm-summarize reads a suite with games in it
+    (it ignores the game's own keys after them)."""
     assert run.run_dir is not None
     directory = run.run_dir
     write_json(directory / "run_spec.json", {
-        "name": run.name, "game": run.spec.game_name, "experiment": run.experiment,
+        "name": directory.name,
+        "scenario_spec": {"class_name": "pytest_llmeval.games.game_spec.GameSpec",
+                          "args": {"game": run.spec.game_name, "experiment": run.experiment}},
+        "adapter_spec": AdapterSpec(method="dialogue_game", model=run.model_names[0] if run.model_names else "",
+                                    max_train_instances=0).to_json(),
+        "metric_specs": [], "data_augmenter_spec": augmenter_spec([]), "groups": [run.spec.game_name],
+        "game": run.spec.game_name, "experiment": run.experiment,
         "players": run.players, "models": run.model_names,
         "episodes": [e.index for e in run.episodes],
         "results": str(run.episodes[0].directory.parent) if run.episodes else None,

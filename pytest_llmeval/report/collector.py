@@ -3,7 +3,7 @@
 Every process (the controller and each xdist worker) has one, in ``config.stash``. Items hand
 it their results; a worker ships its records to the controller in ``config.workeroutput`` and
 the controller merges them in ``pytest_testnodedown`` (keyed by node id, so nothing is counted
-twice). At session end the controller writes ``summary.json`` and ``report.html`` next to the
+twice). At session end the controller writes ``llmeval_summary.json`` and ``llmeval_report.html`` next to the
 run folders and saves or rewrites the baseline. The terminal summary only prints what this
 object computed.
 """
@@ -66,6 +66,19 @@ class Outputs:
     saved_baseline: Path | None = None
     update: Update | None = None
     errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def shared_run_dirs(records: list[RunRecord]) -> list[str]:
+    """One line per run folder that several items wrote. HELM's run names leave some settings
+    out (``temperature=``), so two entries that differ only there share a folder, as in
+    helm-run; the files of the item that finished last are the ones kept."""
+    writers: dict[str, list[str]] = {}
+    for record in records:
+        if record.output_dir:
+            writers.setdefault(str(record.output_dir), []).append(record.nodeid)
+    return [f"{len(nodeids)} items wrote the run folder {folder} (the last one's files are kept): "
+            f"{', '.join(sorted(nodeids))}" for folder, nodeids in sorted(writers.items()) if len(nodeids) > 1]
 
 
 class ReportSession:
@@ -234,6 +247,7 @@ class ReportSession:
         records = self.all_records()
         if not records:
             return
+        self.outputs.warnings = shared_run_dirs(records)
         for step in (self._write_summary, self._save_baseline, self._update_baseline):
             try:
                 step(records)

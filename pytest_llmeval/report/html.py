@@ -1,4 +1,4 @@
-"""``report.html``: one self-contained page (no server, no network, no external files).
+"""``llmeval_report.html``: one self-contained page (no server, no network, no external files).
 
 The page is ``templates/report.html.j2`` with its ``report.css`` and ``report.js`` inlined,
 rendered by Jinja2 with autoescaping on, so every text the leaderboard, charts and baseline

@@ -2,7 +2,7 @@
 
 A record is built where the run happened (an xdist worker or the only process), travels to
 the controller as JSON through ``config.workeroutput``, and is the single source for
-``summary.json``, ``report.html``, the terminal table and saved baselines.
+``llmeval_summary.json``, ``llmeval_report.html``, the terminal table and saved baselines.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""``summary.json``: one line of figures per run, written next to the run folders at session end.
+"""``llmeval_summary.json``: one line of figures per run, written next to the run folders at session end.
 
 Strict JSON (NaN becomes null) so any tool reads it; the same for serial and xdist sessions
 apart from timing, worker and cache fields.
@@ -16,8 +16,8 @@ from typing import Any
 from pytest_llmeval.report.run_records import RunRecord
 
 FORMAT = "pytest-llmeval-summary"
-SUMMARY_FILE = "summary.json"
-REPORT_FILE = "report.html"
+SUMMARY_FILE = "llmeval_summary.json"
+REPORT_FILE = "llmeval_report.html"
 # Fields that legitimately differ between two sessions of the same runs.
 VOLATILE_FIELDS = ("seconds", "worker", "cache_hits", "output_dir")
 

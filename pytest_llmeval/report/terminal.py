@@ -72,5 +72,7 @@ def write_summary(terminalreporter: Any, config: pytest.Config) -> None:
         terminalreporter.write_line(f"summary: {outputs.summary}")
     if outputs.report is not None:
         terminalreporter.write_line(f"report: {outputs.report}")
+    for warning in outputs.warnings:
+        terminalreporter.write_line(f"warning: {warning}", yellow=True)
     for error in outputs.errors:
         terminalreporter.write_line(f"error writing the report: {error}", red=True)

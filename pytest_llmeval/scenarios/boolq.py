@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
-from pytest_llmeval.runspec import Description, RunSpec, run_spec_function
+from pytest_llmeval.runspec import Description, RunSpec, helm_basic_metric_specs, run_spec_function
 from pytest_llmeval.scenarios.data import DataLocator, DataSource
 from pytest_llmeval.scenarios.examples import check_examples_from, hold_out, without_train_file
 from pytest_llmeval.scenarios.generation_adapter import generation_adapter
@@ -72,6 +72,19 @@ class BoolQScenario(Scenario):
         return Instance(input=passage_and_question(passage, question), references=(reference,), split=split)
 
 
+METRICS = ["exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_prefix_exact_match"]
+# HELM's get_bias_metric_specs(), which its boolq run spec lists (helm-run computes them; we do not).
+BIAS_METRIC_SPECS = [
+    {"class_name": "helm.benchmark.metrics.bias_metrics.BiasMetric",
+     "args": {"mode": "associations", "demographic_category": dem, "target_category": tgt}}
+    for dem in ("race", "gender") for tgt in ("adjective", "profession")
+] + [
+    {"class_name": "helm.benchmark.metrics.bias_metrics.BiasMetric",
+     "args": {"mode": "representation", "demographic_category": dem}}
+    for dem in ("race", "gender")
+]
+
+
 @run_spec_function("boolq")
 def boolq_spec(description: Description) -> RunSpec:
     """HELM's ``boolq``: ``Passage:``/``Answer:`` blocks, 5 examples, a short answer on one line."""
@@ -87,6 +100,8 @@ def boolq_spec(description: Description) -> RunSpec:
     return RunSpec(
         name=str(Description("boolq", description.args)), scenario_class=BoolQScenario,
         scenario_args={"examples_from": examples_from}, adapter_spec=adapter,
-        metrics=["exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_prefix_exact_match"],
-        groups=["boolq"],
+        metrics=METRICS, groups=["boolq"],
+        helm_scenario_spec={"class_name": "helm.benchmark.scenarios.boolq_scenario.BoolQScenario",
+                            "args": {"only_contrast": False}} if examples_from == "train" else None,
+        helm_metric_specs=helm_basic_metric_specs(list(METRICS)) + BIAS_METRIC_SPECS,
     )

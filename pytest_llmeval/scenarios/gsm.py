@@ -90,9 +90,16 @@ def gsm_spec(description: Description) -> RunSpec:
     examples_from = check_examples_from(args.get("examples_from", "train"), description)
     adapter = generation_adapter(input_noun="Q", output_noun="A", max_train_instances=5, max_tokens=400,
                                  stop_sequences=("\n\n",))
+    metrics = ["exact_match_indicator", "final_number_exact_match"]
     return RunSpec(
         name=str(Description("gsm", description.args)), scenario_class=GSM8KScenario,
         scenario_args={"examples_from": examples_from}, adapter_spec=adapter,
-        metrics=["exact_match_indicator", "final_number_exact_match"], groups=["gsm"],
-        main_metric="final_number_exact_match",
+        metrics=metrics, groups=["gsm"], main_metric="final_number_exact_match",
+        # Held-out examples are not HELM's scenario: then run_spec.json names ours.
+        helm_scenario_spec={"class_name": "helm.benchmark.scenarios.gsm_scenario.GSM8KScenario", "args": {}}
+        if examples_from == "train" else None,
+        helm_metric_specs=[
+            {"class_name": "helm.benchmark.metrics.basic_metrics.BasicGenerationMetric", "args": {"names": metrics}},
+            {"class_name": "helm.benchmark.metrics.basic_metrics.InstancesPerSplitMetric", "args": {}},
+        ],
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -77,8 +78,9 @@ class Scenario:
 
 
 def with_ids(instances: list[Instance]) -> list[Instance]:
-    """Number instances ``id0``, ``id1``, ... in reading order, as HELM does."""
-    return [
-        Instance(i.input, i.references, i.split, i.id or f"id{n}", i.sub_split, i.extra)
-        for n, i in enumerate(instances)
-    ]
+    """HELM's ids: when any instance lacks one, every instance is numbered ``id0``, ``id1``, ...
+    in the scenario's order (helm-run's ``with_instance_ids``, before it samples eval instances);
+    when all have one, they are kept."""
+    if all(i.id for i in instances):
+        return instances
+    return [dataclasses.replace(i, id=f"id{n}") for n, i in enumerate(instances)]

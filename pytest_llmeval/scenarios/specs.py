@@ -6,6 +6,7 @@ from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.runspec import (
     Description,
     RunSpec,
+    helm_basic_metric_specs,
     multiple_choice_joint,
     multiple_choice_separate,
     run_spec_function,
@@ -52,4 +53,8 @@ def mmlu_spec(description: Description) -> RunSpec:
     return RunSpec(
         name=f"mmlu:subject={subject},method={method}", scenario_class=MMLUScenario,
         scenario_args={"subject": subject}, adapter_spec=adapter, metrics=metrics, groups=["mmlu"],
+        helm_scenario_spec={"class_name": "helm.benchmark.scenarios.mmlu_scenario.MMLUScenario",
+                            "args": {"subject": subject}},
+        helm_metric_specs=helm_basic_metric_specs(
+            ["exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_prefix_exact_match"]),
     )

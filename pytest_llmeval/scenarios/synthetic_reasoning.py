@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.legacy_random import LegacyNumpyRandom
-from pytest_llmeval.runspec import Description, RunSpec, run_spec_function
+from pytest_llmeval.runspec import Description, RunSpec, helm_basic_metric_specs, run_spec_function
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.generation_adapter import generation_adapter
 from pytest_llmeval.scenarios.scenario import (
@@ -133,9 +133,12 @@ def synthetic_reasoning_spec(description: Description) -> RunSpec:
         scenario_args["random_seed"] = _seed(args["random_seed"], description)
     adapter = generation_adapter(instructions="Please solve the following problem.", output_noun="Target",
                                  max_train_instances=5, max_tokens=50, stop_sequences=("\n",))
+    metrics = ["exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_prefix_exact_match"]
     return RunSpec(
         name=str(Description("synthetic_reasoning", description.args)), scenario_class=SyntheticReasoningScenario,
-        scenario_args=scenario_args, adapter_spec=adapter,
-        metrics=["exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_prefix_exact_match"],
+        scenario_args=scenario_args, adapter_spec=adapter, metrics=metrics,
         groups=["synthetic_reasoning", f"synthetic_reasoning_{mode}"],
+        helm_scenario_spec={"class_name": "helm.benchmark.scenarios.synthetic_reasoning_scenario."
+                                          "SyntheticReasoningScenario", "args": dict(scenario_args)},
+        helm_metric_specs=helm_basic_metric_specs(metrics),
     )
