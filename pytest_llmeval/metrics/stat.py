@@ -90,6 +90,15 @@ class Stat:
             self.max = other.max if self.max is None else max(self.max, other.max)
         return self
 
+    def take_mean(self) -> Stat:
+        """HELM's take_mean: a one-value Stat of this one's mean (an empty Stat stays as it is).
+
+        A train trial's stats become one value each this way, so ``stats.json`` counts trials.
+        """
+        if not self.count:
+            return self
+        return Stat(self.name).add(self.sum / self.count)
+
     @property
     def mean(self) -> float | None:
         return self.sum / self.count if self.count else None
@@ -108,18 +117,17 @@ class Stat:
 
     def to_json(self) -> dict[str, Any]:
         """HELM's Stat JSON; ``mean``, ``variance`` and ``stddev`` as the properties give them,
-        computed once here (a run writes a hundred thousand of these)."""
+        computed once here (a run writes a hundred thousand of these). As HELM writes it, an empty
+        Stat (a value nobody had, such as ``training_co2_cost``) has no min, max, mean or spread."""
         count = self.count
         if not count:
-            mean = variance = stddev = None
-        else:
-            mean = self.sum / count
-            spread = self.sum_squared / count - mean * mean
-            variance = spread if spread > 0.0 else 0.0  # max(0.0, spread), NaN and -0.0 included
-            stddev = math.sqrt(variance)
+            return {"name": self.name.to_json(), "count": 0, "sum": self.sum, "sum_squared": self.sum_squared}
+        mean = self.sum / count
+        spread = self.sum_squared / count - mean * mean
+        variance = spread if spread > 0.0 else 0.0  # max(0.0, spread), NaN and -0.0 included
         return {"name": self.name.to_json(), "count": count, "sum": self.sum,
                 "sum_squared": self.sum_squared, "min": self.min, "max": self.max, "mean": mean,
-                "variance": variance, "stddev": stddev}
+                "variance": variance, "stddev": math.sqrt(variance)}
 
 
 def aggregate(per_instance: list[list[Stat]]) -> list[Stat]:
