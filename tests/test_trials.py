@@ -3,8 +3,10 @@ language-modelling, ``@k`` and ``num_instances`` stats, on hand-built request st
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,7 @@ from pytest_llmeval.metrics.basic import generation_stats, language_modeling_sta
 from pytest_llmeval.perturbations.description import ORIGINAL, WORST, PerturbationDescription
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult, Token
 from pytest_llmeval.scenarios.scenario import CORRECT_TAG, Instance, Reference
+from tests.report_project import summary_of
 
 ROBUSTNESS_WORST = PerturbationDescription("robustness", robustness=True, computed_on=WORST)
 FAIRNESS_WORST = PerturbationDescription("fairness", fairness=True, computed_on=WORST)
@@ -154,3 +157,44 @@ def test_at_k_scores_the_best_completion_and_the_likeliest_is_the_prediction() -
     stats = {s.name.name: s.sum for s in reference_stats(state, ["exact_match"], MATCHERS, num_outputs=3)}
     assert stats == {"max_prob": pytest.approx(math.exp(-0.1)), "exact_match": 0.0, "exact_match@3": 1.0}
     assert "exact_match@1" not in {s.name.name for s in reference_stats(state, ["exact_match"], MATCHERS)}
+
+
+# --- the real bundled model, three train trials -------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_real_model_three_trials_stats_json_counts_trials(pytester: pytest.Pytester) -> None:
+    (pytester.path / "eval_mmlu.yaml").write_text(
+        "entries: ['mmlu:subject=anatomy,eval_split=test,num_train_trials=3,max_train_instances=1']\n")
+    result = pytester.runpytest("--llmeval-max-eval-instances", "3", "--junitxml", "junit.xml")
+    result.assert_outcomes(passed=1)
+    [run] = [p for p in (pytester.path / "benchmark_output" / "runs" / "default").iterdir() if p.is_dir()]
+    written = json.loads((run / "stats.json").read_text())
+    stats = {(s["name"]["name"], s["name"].get("perturbation", {}).get("name")): s for s in written}
+    per_instance = json.loads((run / "per_instance_stats.json").read_text())
+    assert sorted({e["train_trial_index"] for e in per_instance}) == [0, 1, 2] and len(per_instance) == 9
+
+    def values(entries: list[dict[str, Any]], name: str) -> list[float]:
+        return [s["sum"] for e in entries for s in e["stats"] if s["name"]["name"] == name]
+
+    trial_means = [statistics.fmean(values([e for e in per_instance if e["train_trial_index"] == t], "exact_match"))
+                   for t in range(3)]
+    exact_match = stats["exact_match", None]
+    assert exact_match["count"] == 3  # one value per train trial, as helm-run writes it
+    assert exact_match["mean"] == pytest.approx(statistics.fmean(trial_means))
+    assert exact_match["variance"] == pytest.approx(statistics.pvariance(trial_means), abs=1e-12)
+    assert (exact_match["min"], exact_match["max"]) == (pytest.approx(min(trial_means)),
+                                                         pytest.approx(max(trial_means)))
+    assert (stats["num_instances", None]["count"], stats["num_instances", None]["mean"]) == (3, 3)
+    assert stats["num_train_trials", None]["mean"] == 3
+    assert stats["exact_match", "robustness"]["mean"] == pytest.approx(exact_match["mean"])
+    for name in ("num_prompt_tokens", "num_completion_tokens", "logprob", "num_bytes", "perplexity", "max_prob",
+                 "finish_reason_unknown", "training_co2_cost"):
+        assert (name, None) in stats, name
+    assert stats["training_co2_cost", None]["count"] == 0
+    # The summary and JUnit keep the instance-level values: nine answers, not three trial means.
+    [record] = summary_of(pytester.path)["runs"]
+    assert record["count"] == 9 and record["value"] == pytest.approx(statistics.fmean(values(per_instance,
+                                                                                            "exact_match")))
+    junit = (pytester.path / "junit.xml").read_text()
+    assert 'name="llmeval_count" value="9"' in junit
