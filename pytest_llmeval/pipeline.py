@@ -56,7 +56,12 @@ def group_states(states: list[RequestState]) -> list[list[RequestState]]:
 
 
 def with_context(stat: Stat, instance: Instance) -> Stat:
-    """The stat named with its instance's split, sub-split and perturbation (HELM's add_context)."""
+    """The stat named with its instance's split, sub-split and perturbation (HELM's add_context);
+    a new stat already named so (the usual case) is taken as it is."""
+    name = stat.name
+    if (name.split == instance.split and name.sub_split is None and name.perturbation is None
+            and instance.sub_split is None and instance.perturbation is None):
+        return stat
     return stat.in_context(instance.split, instance.sub_split, instance.perturbation)
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 from pytest_llmeval.adapters.adapter_spec import RequestState
-from pytest_llmeval.metrics.stat import MetricName, Stat
+from pytest_llmeval.metrics.stat import Stat, one_value, shared_name
 from pytest_llmeval.requests import GeneratedOutput, Token
 
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
@@ -94,12 +94,12 @@ def reference_stats(state: RequestState, names: Sequence[str],
     ranked = _ranked(state)
     preds = [_mapped(state, c.text) for c in ranked]
     split = state.instance.split
-    stats = [Stat(MetricName("max_prob", split)).add(math.exp(ranked[0].logprob))] if ranked else []
+    stats = [one_value(shared_name("max_prob", split), math.exp(ranked[0].logprob))] if ranked else []
     for name in names:
         matcher = matchers[name]
-        stats.append(Stat(MetricName(name, split)).add(_best(matcher, golds, preds[:1])))
+        stats.append(Stat(shared_name(name, split)).add(_best(matcher, golds, preds[:1])))
         if num_outputs != 1:
-            stats.append(Stat(MetricName(f"{name}@{num_outputs}", split)).add(_best(matcher, golds, preds)))
+            stats.append(Stat(shared_name(f"{name}@{num_outputs}", split)).add(_best(matcher, golds, preds)))
     return stats
 
 
@@ -130,28 +130,28 @@ def general_stats(state: RequestState, num_train_trials: int, num_prompt_tokens:
         else:
             num_output_tokens = 0
     stats = [
-        Stat(MetricName("num_references", split)).add(len(state.instance.references)),
-        Stat(MetricName("num_train_trials", split)).add(num_train_trials),
+        one_value(shared_name("num_references", split), len(state.instance.references)),
+        one_value(shared_name("num_train_trials", split), num_train_trials),
     ]
     if num_prompt_tokens is not None:
-        stats.append(Stat(MetricName("num_prompt_tokens", split)).add(num_prompt_tokens))
+        stats.append(one_value(shared_name("num_prompt_tokens", split), num_prompt_tokens))
     stats += [
-        Stat(MetricName("num_completion_tokens", split)).add(num_completion_tokens),
-        Stat(MetricName("num_output_tokens", split)).add(num_output_tokens),
-        Stat(MetricName("training_co2_cost", split)),
-        Stat(MetricName("training_energy_cost", split)),
+        one_value(shared_name("num_completion_tokens", split), num_completion_tokens),
+        one_value(shared_name("num_output_tokens", split), num_output_tokens),
+        Stat(shared_name("training_co2_cost", split)),
+        Stat(shared_name("training_energy_cost", split)),
     ]
     if result is not None and result.request_time is not None:
-        stats += [Stat(MetricName("inference_runtime", split)).add(result.request_time),
-                  Stat(MetricName("batch_size", split)).add(1)]
+        stats += [one_value(shared_name("inference_runtime", split), result.request_time),
+                  one_value(shared_name("batch_size", split), 1)]
     finish = completions[0].finish_reason if completions else None
     reason = finish.get("reason") if isinstance(finish, dict) else None
     if reason not in FINISH_REASONS:
         reason = "unknown"
-    stats += [Stat(MetricName(f"finish_reason_{r}", split)).add(int(r == reason)) for r in FINISH_REASONS]
+    stats += [one_value(shared_name(f"finish_reason_{r}", split), int(r == reason)) for r in FINISH_REASONS]
     stats += [
-        Stat(MetricName("num_train_instances", split)).add(state.num_train_instances),
-        Stat(MetricName("prompt_truncated", split)).add(state.prompt_truncated),
+        one_value(shared_name("num_train_instances", split), state.num_train_instances),
+        one_value(shared_name("prompt_truncated", split), state.prompt_truncated),
     ]
     return stats
 
@@ -172,9 +172,9 @@ def language_modeling_stats(state: RequestState) -> list[Stat]:
     completions = state.result.completions if state.result is not None else []
     tokens = completions[0].tokens if completions else []
     return [
-        Stat(MetricName("logprob", split)).add(sum(t.logprob for t in tokens)),
-        Stat(MetricName("num_perplexity_tokens", split)).add(len(tokens)),
-        Stat(MetricName("num_bytes", split)).add(num_bytes(tokens)),
+        one_value(shared_name("logprob", split), sum(t.logprob for t in tokens)),
+        one_value(shared_name("num_perplexity_tokens", split), len(tokens)),
+        one_value(shared_name("num_bytes", split), num_bytes(tokens)),
     ]
 
 

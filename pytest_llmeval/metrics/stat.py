@@ -27,6 +27,18 @@ class MetricName:
         if isinstance(self.perturbation, dict):
             object.__setattr__(self, "perturbation", PerturbationDescription.from_json(self.perturbation))
 
+    def __hash__(self) -> int:
+        """The fields' hash, computed once: a run looks every stat's name up several times."""
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.name, self.split, self.sub_split, self.perturbation))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the cached hash: string hashes differ between processes."""
+        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name}
         if self.split is not None:
@@ -43,6 +55,18 @@ def _shared_name(name: str, split: str | None, sub_split: str | None,
                  perturbation: PerturbationDescription | None) -> MetricName:
     """One frozen name object for each metric of each split: every instance of a run repeats them."""
     return MetricName(name, split, sub_split, perturbation)
+
+
+def shared_name(name: str, split: str | None = None) -> MetricName:
+    """The one name object of a metric on a split (see ``_shared_name``)."""
+    return _shared_name(name, split, None, None)
+
+
+def one_value(name: MetricName, value: float | bool) -> Stat:
+    """``Stat(name).add(value)`` for a value that is there, without ``add``'s checks: a run makes
+    some twenty of these per instance."""
+    number = float(value)
+    return Stat(name, 1, number, number * number, number, number)
 
 
 @dataclass

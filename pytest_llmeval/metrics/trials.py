@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pytest_llmeval.metrics.stat import MetricName, Stat
-from pytest_llmeval.metrics.worst_case import worst_case_stats
+from pytest_llmeval.metrics.worst_case import worst_case_stats, worst_names
 from pytest_llmeval.perturbations.description import PerturbationDescription
 from pytest_llmeval.scenarios.scenario import Instance
 
@@ -78,15 +78,25 @@ def aggregate_trials(per_instance: Sequence[PerInstance], num_train_trials: int,
     helm: dict[MetricName, Stat] = {}
     pooled: dict[MetricName, Stat] = {}
     pooled_worst: dict[MetricName, Stat] = {}
-    for entries in _by_trial(per_instance, num_train_trials):
+    for trial, entries in enumerate(_by_trial(per_instance, num_train_trials)):
         merged: dict[MetricName, Stat] = {}
+        perturbed = False
+        several: set[MetricName] = set()  # names some instance has more than one value of
         for _, _, stats in entries:
+            if stats and stats[0].name.perturbation is not None:
+                perturbed = True
             for stat in stats:
                 have = merged.get(stat.name)
                 if have is None:
                     merged[stat.name] = Stat(stat.name, stat.count, stat.sum, stat.sum_squared, stat.min, stat.max)
                 else:
                     have.merge(stat)
+                if stat.count > 1:
+                    several.add(stat.name)
+        if perturbed:
+            worst = worst_case_stats([((instance.id, trial), stats) for instance, trial, stats in entries])
+        else:
+            worst = _worst_of_originals(merged, several, entries)
         for stat in merged.values():
             merge_into(pooled, stat)
         if derive:
@@ -96,7 +106,6 @@ def aggregate_trials(per_instance: Sequence[PerInstance], num_train_trials: int,
             for (split, sub_split, perturbation), stats_of_context in contexts.items():
                 for stat in perplexity_stats(stats_of_context):
                     merge_into(merged, stat.in_context(split, sub_split, perturbation))
-        worst = worst_case_stats([((instance.id, trial), stats) for instance, trial, stats in entries])
         for stat in worst:
             merge_into(merged, stat)
             if pooled_worst_case:
@@ -104,6 +113,27 @@ def aggregate_trials(per_instance: Sequence[PerInstance], num_train_trials: int,
         for stat in merged.values():
             merge_into(helm, stat.take_mean())
     return Aggregates(list(helm.values()), list(pooled.values()) + list(pooled_worst.values()))
+
+
+def _worst_of_originals(merged: dict[MetricName, Stat], several: set[MetricName],
+                        entries: list[PerInstance]) -> list[Stat]:
+    """:func:`worst_case_stats` of a trial without perturbed copies, from its merged stats: each
+    instance is its own worst case, so the worst case of a metric is the Stat of the instances'
+    minima, which is the merged Stat itself where every instance has one value."""
+    minima = {name: Stat(name) for name in several}
+    if minima:
+        for _, _, stats in entries:
+            for stat in stats:
+                target = minima.get(stat.name)
+                if target is not None and stat.count:
+                    target.add(stat.min)
+    worst = []
+    for name, stat in merged.items():
+        source = minima.get(name, stat)
+        if source.count:
+            for worst_name in worst_names(name):
+                worst.append(Stat(worst_name, source.count, source.sum, source.sum_squared, source.min, source.max))
+    return worst
 
 
 def instances_per_split(instances: Iterable[tuple[Instance, int]], num_train_trials: int) -> list[Stat]:

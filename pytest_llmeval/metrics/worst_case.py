@@ -23,7 +23,8 @@ _FAIRNESS_WORST = PerturbationDescription("fairness", fairness=True, computed_on
 
 
 @functools.lru_cache(maxsize=4096)
-def _worst_names(name: MetricName) -> tuple[MetricName, MetricName]:
+def worst_names(name: MetricName) -> tuple[MetricName, MetricName]:
+    """The names of a stat's worst case over all robustness and over all fairness perturbations."""
     return (dataclasses.replace(name, perturbation=_ROBUSTNESS_WORST),
             dataclasses.replace(name, perturbation=_FAIRNESS_WORST))
 
@@ -35,7 +36,7 @@ def _unperturbed(per_instance: list[tuple[InstanceKey, list[Stat]]]) -> list[Sta
         for stat in stats:
             if not stat.count:
                 continue
-            for name in _worst_names(stat.name):
+            for name in worst_names(stat.name):
                 target = derived.get(name)
                 if target is None:
                     target = derived[name] = Stat(name)
