@@ -36,8 +36,16 @@ class MetricName:
         return cached
 
     def __getstate__(self) -> dict[str, Any]:
-        """Pickled without the cached hash: string hashes differ between processes."""
-        return {k: v for k, v in self.__dict__.items() if k != "_hash"}
+        """Pickled without the cached hash (string hashes differ between processes) and JSON."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_hash", "_json")}
+
+    def json_view(self) -> dict[str, Any]:
+        """:meth:`to_json`, built once per name and shared: for writers that only encode it."""
+        cached: dict[str, Any] | None = self.__dict__.get("_json")
+        if cached is None:
+            cached = self.to_json()
+            object.__setattr__(self, "_json", cached)
+        return cached
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name}
@@ -142,14 +150,16 @@ class Stat:
     def to_json(self) -> dict[str, Any]:
         """HELM's Stat JSON; ``mean``, ``variance`` and ``stddev`` as the properties give them,
         computed once here (a run writes a hundred thousand of these). As HELM writes it, an empty
-        Stat (a value nobody had, such as ``training_co2_cost``) has no min, max, mean or spread."""
+        Stat (a value nobody had, such as ``training_co2_cost``) has no min, max, mean or spread.
+        The name's part is shared between the stats of one name: read it, do not change it."""
         count = self.count
+        name = self.name.json_view()
         if not count:
-            return {"name": self.name.to_json(), "count": 0, "sum": self.sum, "sum_squared": self.sum_squared}
+            return {"name": name, "count": 0, "sum": self.sum, "sum_squared": self.sum_squared}
         mean = self.sum / count
         spread = self.sum_squared / count - mean * mean
         variance = spread if spread > 0.0 else 0.0  # max(0.0, spread), NaN and -0.0 included
-        return {"name": self.name.to_json(), "count": count, "sum": self.sum,
+        return {"name": name, "count": count, "sum": self.sum,
                 "sum_squared": self.sum_squared, "min": self.min, "max": self.max, "mean": mean,
                 "variance": variance, "stddev": math.sqrt(variance)}
 
