@@ -20,10 +20,10 @@ from pytest_llmeval.adapters.in_context import adapt
 from pytest_llmeval.clients.protocol import Client, stream
 from pytest_llmeval.errors import ClientError
 from pytest_llmeval.legacy_random import LegacyNumpyRandom
-from pytest_llmeval.metrics.basic import efficiency_stats, max_prob_stats, reference_stats
+from pytest_llmeval.metrics.basic import general_stats, generation_stats
 from pytest_llmeval.metrics.multiple_choice import separate_stats
-from pytest_llmeval.metrics.stat import Stat, aggregate
-from pytest_llmeval.metrics.worst_case import worst_case_stats
+from pytest_llmeval.metrics.stat import Stat
+from pytest_llmeval.metrics.trials import aggregate_trials, instances_per_split
 from pytest_llmeval.perturbations.augment import augment
 from pytest_llmeval.report.helm_output import run_dir, write_run
 from pytest_llmeval.run_result import InstanceResult, RunFailed, RunResult
@@ -56,25 +56,33 @@ def group_states(states: list[RequestState]) -> list[list[RequestState]]:
 
 
 def with_context(stat: Stat, instance: Instance) -> Stat:
-    """The stat named with its instance's split, sub-split and perturbation (HELM's add_context)."""
+    """The stat named with its instance's split, sub-split and perturbation (HELM's add_context);
+    a new stat already named so (the usual case) is taken as it is."""
+    name = stat.name
+    if (name.split == instance.split and name.sub_split is None and name.perturbation is None
+            and instance.sub_split is None and instance.perturbation is None):
+        return stat
     return stat.in_context(instance.split, instance.sub_split, instance.perturbation)
 
 
 def instance_stats(group: list[RequestState], run_spec: RunSpec, window: ContextWindow | None) -> list[Stat]:
-    """Per-instance stats: the metrics, max_prob and what the requests cost."""
-    def cost(state: RequestState) -> list[Stat]:
-        prompt_tokens = window.count(state.request.prompt) if window is not None else None
-        return efficiency_stats(state, prompt_tokens)
+    """Per-instance stats as HELM's basic metrics list them: general stats, reference metrics,
+    log-probabilities (see :mod:`pytest_llmeval.metrics.basic`)."""
+    spec = run_spec.adapter_spec
 
-    if run_spec.adapter_spec.method == ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL:
+    def prompt_tokens(state: RequestState) -> int | None:
+        return window.count(state.request.prompt) if window is not None else None
+
+    if spec.method == ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL:
         merged: dict[object, Stat] = {}
-        for state in group:  # as HELM: one cost record per option, merged
-            for stat in cost(state):
+        for state in group:  # as HELM: one record of general stats per option, merged
+            for stat in general_stats(state, spec.num_train_trials, prompt_tokens(state)):
                 merged.setdefault(stat.name, Stat(stat.name)).merge(stat)
         stats = list(merged.values()) + separate_stats(group)
     else:
         [state] = group
-        stats = max_prob_stats(state) + reference_stats(state, run_spec.metrics, run_spec.matchers) + cost(state)
+        stats = generation_stats(state, run_spec.metrics, run_spec.matchers, spec.num_outputs,
+                                 spec.num_train_trials, prompt_tokens(state))
     return [with_context(stat, group[0].instance) for stat in stats]
 
 
@@ -116,7 +124,8 @@ def answer(client: Client, result: RunResult, progress: Progress | None) -> None
 
 
 def score(result: RunResult, window: ContextWindow | None) -> None:
-    """Per-instance stats for every instance whose requests all succeeded, then their aggregate.
+    """Per-instance stats for every instance whose requests all succeeded, then their aggregates:
+    pooled over every instance (``result.stats``) and HELM's per-trial means (``result.helm_stats``).
 
     The instances get their stats only once all are computed: a metric that raises leaves none.
     """
@@ -127,10 +136,14 @@ def score(result: RunResult, window: ContextWindow | None) -> None:
     ]
     for instance, stats in zip(result.instances, per_instance):
         instance.stats = stats
-    result.stats = aggregate(per_instance)
-    if run_spec.perturbations:
-        keyed = [((i.head.instance.id, i.head.train_trial_index), i.stats) for i in result.instances]
-        result.stats += worst_case_stats(keyed)
+    trials = run_spec.adapter_spec.num_train_trials
+    aggregates = aggregate_trials(
+        [(i.head.instance, i.head.train_trial_index, i.stats) for i in result.instances], trials,
+        derive=run_spec.adapter_spec.method != ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL,
+        pooled_worst_case=bool(run_spec.perturbations))
+    result.stats = aggregates.pooled
+    result.helm_stats = aggregates.helm + instances_per_split(
+        ((i.head.instance, i.head.train_trial_index) for i in result.instances), trials)
 
 
 def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path: Path, suite: str,

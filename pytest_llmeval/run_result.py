@@ -45,12 +45,17 @@ class RunResult:
     scenario: Scenario
     states: list[RequestState]  # every request state, in the order the adapter built them
     instances: list[InstanceResult]  # the same states grouped per instance, with their stats
-    stats: list[Stat]  # the instances' stats aggregated (and the worst case over perturbations)
+    # Every instance's stats pooled (and the worst case over perturbations): the instance-level
+    # values the gates, the terminal table, the report, the baselines and JUnit use.
+    stats: list[Stat]
     output_dir: Path  # the HELM run folder
     seconds: float
     requests: int = 0  # requests answered, by the cache or the model
     cache_hits: int = 0  # of those, answered by the cache
     failures: list[str] = field(default_factory=list)  # ``<instance id>: <error>`` per failed request
+    # HELM's stats.json: per train trial the instances' means, merged over trials (so ``count`` is
+    # the number of trials), with HELM's derived and worst-case stats and ``num_instances``.
+    helm_stats: list[Stat] = field(default_factory=list)
 
     @property
     def main_stat(self) -> Stat | None:

@@ -115,10 +115,14 @@ def _check_separate(run: Path) -> dict[str, list[float]]:
     stats = _stats(run)
     for split, values in expected.items():
         for name, numbers in values.items():
-            assert stats[name, split]["count"] == len(numbers), (name, split)
-            assert stats[name, split]["sum"] == pytest.approx(sum(numbers)), (name, split)
+            assert stats[name, split]["count"] == 1, (name, split)  # one train trial
+            assert stats[name, split]["mean"] == pytest.approx(sum(numbers) / len(numbers)), (name, split)
+        assert stats["num_instances", split]["mean"] == len(values["exact_match"])
     per_instance = json.loads((run / "per_instance_stats.json").read_text())
     assert len(per_instance) == len(by_instance)  # one entry per instance, not per option
+    for entry in per_instance:  # the general stats of each option's request, merged, as HELM
+        [references] = [s for s in entry["stats"] if s["name"]["name"] == "num_references"]
+        assert references["count"] == len(by_instance[entry["instance_id"]])
     return {split: values["exact_match"] for split, values in expected.items()}
 
 
@@ -155,7 +159,8 @@ def test_separate_multiple_choice_needs_logprobs(project: pytest.Pytester, xdist
     written = runs[f"{SEPARATE},model=scripted_text"]
     assert len(json.loads((written / "scenario_state.json").read_text())["request_states"]) == 8  # nothing lost
     joint = _stats(runs["mmlu:subject=anatomy,method=multiple_choice_joint,model=scripted_text"])
-    assert ("max_prob", "test") not in joint and ("exact_match", "test") in joint  # no logprobs, no max_prob
+    assert joint["max_prob", "test"]["mean"] == 1.0  # no logprobs: HELM's exp(0) of a text-only completion
+    assert ("exact_match", "test") in joint
 
 
 # --- the real bundled model -------------------------------------------------------------------------------
@@ -174,13 +179,16 @@ def test_real_model_both_mmlu_methods(pytester: pytest.Pytester) -> None:
     separate = runs[f"{SEPARATE},eval_split=test,model=HuggingFaceTB_SmolLM2-135M-Instruct"]
     assert len(_check_separate(separate)["test"]) == 3
     stats = _stats(separate)
-    assert stats["num_prompt_tokens", "test"]["count"] == 12  # one per option, as HELM
-    assert stats["num_output_tokens", "test"]["sum"] == 0  # echoed prompts are not output
+    per_instance = json.loads((separate / "per_instance_stats.json").read_text())
+    assert [[s["count"] for s in e["stats"] if s["name"]["name"] == "num_prompt_tokens"] for e in per_instance] == [
+        [4], [4], [4]]  # one per option, as HELM
+    assert stats["num_prompt_tokens", "test"]["count"] == 1  # one train trial
+    assert stats["num_output_tokens", "test"]["mean"] == 0  # echoed prompts are not output
     joint_run = runs["mmlu:subject=anatomy,method=multiple_choice_joint,eval_split=test,"
                      "model=HuggingFaceTB_SmolLM2-135M-Instruct"]
     joint = _stats(joint_run)
     states = json.loads((joint_run / "scenario_state.json").read_text())["request_states"]
     probs = [math.exp(s["result"]["completions"][0]["logprob"]) for s in states]
-    assert joint["max_prob", "test"]["sum"] == pytest.approx(sum(probs))
+    assert joint["max_prob", "test"]["mean"] == pytest.approx(sum(probs) / len(probs))
     assert all(0 < p <= 1 for p in probs)
     assert joint["num_prompt_tokens", "test"]["mean"] > 300  # five examples and a question

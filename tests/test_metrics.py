@@ -7,7 +7,7 @@ import math
 import pytest
 
 from pytest_llmeval.adapters.adapter_spec import RequestState
-from pytest_llmeval.metrics import MATCHERS, MetricName, Stat, aggregate, efficiency_stats, normalize_text, prediction
+from pytest_llmeval.metrics import MATCHERS, MetricName, Stat, aggregate, general_stats, normalize_text, prediction
 from pytest_llmeval.metrics import reference_stats as reference_stats_fn
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult, Token
 from pytest_llmeval.scenarios.scenario import CORRECT_TAG, Instance, Reference
@@ -162,20 +162,20 @@ def test_prediction_none_without_result_or_completions() -> None:
 
 def test_correct_letter_scores_one() -> None:
     stats = reference_stats_fn(_state(" D"), ALL, MATCHERS)
-    assert [s.name for s in stats] == [MetricName(n, "test") for n in ALL]
-    assert all(s.count == 1 and s.mean == 1.0 for s in stats)
+    assert [s.name for s in stats] == [MetricName(n, "test") for n in ("max_prob", *ALL)]
+    assert all(s.count == 1 and s.mean == 1.0 for s in stats[1:])
 
 
 def test_wrong_letter_scores_zero() -> None:
     stats = reference_stats_fn(_state(" C"), ALL, MATCHERS)
-    assert all(s.mean == 0.0 for s in stats)
+    assert all(s.mean == 0.0 for s in stats[1:])
 
 
 @pytest.mark.parametrize("answer", [" E", "Homeostasis", " d", "", " D C"])
 def test_unmapped_answer_scores_zero(answer: str) -> None:
     """Anything but exactly a letter maps to nothing, so even the right option's text scores 0."""
     stats = reference_stats_fn(_state(answer), ALL, MATCHERS)
-    assert all(s.count == 1 and s.mean == 0.0 for s in stats)
+    assert all(s.count == 1 and s.mean == 0.0 for s in stats[1:])
 
 
 def test_no_result_scores_zero() -> None:
@@ -187,20 +187,36 @@ def test_best_over_several_golds() -> None:
     references = tuple(Reference(o, (CORRECT_TAG,) if i in (1, 3) else ()) for i, o in enumerate(OPTIONS))
     state.instance = Instance(state.instance.input, references, "valid", id="id0")
     stats = reference_stats_fn(state, ["exact_match"], MATCHERS)
-    assert stats[0].mean == 1.0 and stats[0].name.split == "valid"
+    assert stats[1].mean == 1.0 and stats[1].name == MetricName("exact_match", "valid")
 
 
-def test_efficiency_stats() -> None:
+def test_general_stats_are_helms_in_helms_order() -> None:
     state = _state(" D")
     state.prompt_truncated = True
-    stats = {s.name.name: s for s in efficiency_stats(state)}
-    assert stats["num_output_tokens"].sum == 1
-    assert stats["inference_runtime"].sum == 0.5
-    assert stats["num_train_instances"].sum == 5
-    assert stats["prompt_truncated"].sum == 1
-    assert all(s.name.split == "test" for s in stats.values())
-    empty = {s.name.name: s.sum for s in efficiency_stats(_state(None))}
-    assert empty["num_output_tokens"] == 0 and empty["inference_runtime"] == 0.0
+    stats = general_stats(state, num_train_trials=3)
+    assert [s.name.name for s in stats] == [
+        "num_references", "num_train_trials", "num_completion_tokens", "num_output_tokens", "training_co2_cost",
+        "training_energy_cost", "inference_runtime", "batch_size", "finish_reason_length", "finish_reason_stop",
+        "finish_reason_endoftext", "finish_reason_unknown", "num_train_instances", "prompt_truncated"]
+    values = {s.name.name: s.sum for s in stats}
+    assert (values["num_references"], values["num_train_trials"], values["num_output_tokens"]) == (4, 3, 1)
+    assert (values["inference_runtime"], values["batch_size"], values["num_train_instances"]) == (0.5, 1, 5)
+    assert values["prompt_truncated"] == 1 and values["finish_reason_unknown"] == 1  # no finish reason given
+    assert all(s.name.split == "test" for s in stats)
+    assert [s.count for s in stats if s.name.name.startswith("training_")] == [0, 0]  # no cost data: empty
+    untimed = {s.name.name: s.sum for s in general_stats(_state(None), 1)}
+    assert untimed["num_output_tokens"] == 0 and "inference_runtime" not in untimed and "batch_size" not in untimed
+
+
+@pytest.mark.parametrize("reason", ["length", "stop", "endoftext", "unknown", "content_filter"])
+def test_finish_reason_stats(reason: str) -> None:
+    state = _state(" D")
+    assert state.result is not None
+    state.result.completions[0].finish_reason = {"reason": reason}
+    stats = {s.name.name: s.sum for s in general_stats(state, 1)}
+    expected = reason if reason != "content_filter" else "unknown"  # HELM's four reasons, the rest unknown
+    assert {k: v for k, v in stats.items() if k.startswith("finish_reason_")} == {
+        f"finish_reason_{r}": float(r == expected) for r in ("length", "stop", "endoftext", "unknown")}
 
 
 # --- HELM stats parity: skipped values, max_prob, prompt tokens ------------------------------------------
@@ -212,27 +228,27 @@ def test_stat_skips_missing_values_as_helm() -> None:
     assert stat.add(2).add(None).count == 1
 
 
-def test_max_prob_is_the_predicted_completions_probability() -> None:
-    from pytest_llmeval.metrics.basic import max_prob_stats
-
+def test_max_prob_is_the_likeliest_completions_probability() -> None:
     state = _state(" D")
     assert state.result is not None
     state.result.completions[0].logprob = math.log(0.8)
-    [stat] = max_prob_stats(state)
+    stat = reference_stats_fn(state, ["exact_match"], MATCHERS)[0]
     assert stat.name == MetricName("max_prob", "test") and stat.sum == pytest.approx(0.8)
-    state.result.completions = [GeneratedOutput(" D")]  # a text-only client: no log-probabilities
-    assert max_prob_stats(state) == []
-    assert max_prob_stats(_state(None)) == []
+    state.result.completions = [GeneratedOutput(" D")]  # a text-only client: log-probability 0, as HELM counts it
+    assert reference_stats_fn(state, ["exact_match"], MATCHERS)[0].sum == 1.0
+    assert [s.name.name for s in reference_stats_fn(_state(None), ["exact_match"], MATCHERS)] == ["exact_match"]
 
 
-def test_efficiency_stats_count_prompt_tokens_and_not_echoed_ones() -> None:
+def test_general_stats_count_prompt_tokens_and_not_echoed_ones() -> None:
     state = _state(" D")
-    stats = {s.name.name: s.sum for s in efficiency_stats(state, num_prompt_tokens=120)}
+    stats = {s.name.name: s.sum for s in general_stats(state, 1, num_prompt_tokens=120)}
     assert stats["num_prompt_tokens"] == 120 and stats["num_output_tokens"] == 1
-    assert "num_prompt_tokens" not in {s.name.name for s in efficiency_stats(state)}
+    assert stats["num_completion_tokens"] == 1
+    assert "num_prompt_tokens" not in {s.name.name for s in general_stats(state, 1)}
     echoed = _state(" D")
     echoed.request = Request(model_deployment="d", prompt="q a", max_tokens=0, echo_prompt=True)
     assert echoed.result is not None
     echoed.result.completions[0].tokens = [Token("q", 0.0), Token(" a", -1.0)]
-    assert {s.name.name: s.sum for s in efficiency_stats(echoed, 2)}["num_output_tokens"] == 0
-    assert {s.name.name: s.sum for s in efficiency_stats(echoed)}["num_output_tokens"] == 0
+    echoed_stats = {s.name.name: s.sum for s in general_stats(echoed, 1, 2)}
+    assert echoed_stats["num_output_tokens"] == 0 and echoed_stats["num_completion_tokens"] == 2
+    assert {s.name.name: s.sum for s in general_stats(echoed, 1)}["num_output_tokens"] == 0

@@ -80,7 +80,11 @@ def test_a_run_is_one_value_and_its_records_need_no_files(tmp_path: Path) -> Non
     written = json.loads((result.output_dir / "per_instance_stats.json").read_text(encoding="utf-8"))
     assert [[s["mean"] for s in e["stats"] if s["name"]["name"] == "exact_match"] for e in written] == [
         [1.0], [1.0], [1.0], [0.0], [1.0], [1.0]]
-    assert json.loads((result.output_dir / "stats.json").read_text()) == [s.to_json() for s in result.stats]
+    written_stats = json.loads((result.output_dir / "stats.json").read_text())
+    assert written_stats == [s.to_json() for s in result.helm_stats]  # HELM's per-trial stats, not the pooled
+    helm = {(s["name"]["name"], s["name"].get("perturbation", {}).get("name")): s for s in written_stats}
+    assert (helm["exact_match", None]["count"], helm["exact_match", None]["mean"]) == (1, 5 / 6)
+    assert helm["num_instances", None]["mean"] == 6 and helm["exact_match", "robustness"]["mean"] == 5 / 6
 
     shutil.rmtree(result.output_dir)  # the records are built from the result alone
     record = record_from_result(nodeid="n", name=f"sums[{DEPLOYMENT}]", key="k", scenario_key="k",

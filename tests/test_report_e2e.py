@@ -56,9 +56,10 @@ def test_serial_and_xdist_give_the_same_summary(project: pytest.Pytester, monkey
     assert one["totals"]["passed"] == two["totals"]["passed"] == 5
     for summary, output in ((one, "serial"), (two, "spread")):
         for run in summary["runs"]:
-            stat = next(s for s in stats_json(run["output_dir"])
-                        if s["name"] == {"name": "exact_match", "split": run["split"]})
-            assert run["value"] == pytest.approx(stat["mean"]) and run["count"] == stat["count"]
+            stats = stats_json(run["output_dir"])
+            stat = next(s for s in stats if s["name"] == {"name": "exact_match", "split": run["split"]})
+            instances = next(s for s in stats if s["name"] == {"name": "num_instances", "split": run["split"]})
+            assert run["value"] == pytest.approx(stat["mean"]) and run["count"] == instances["mean"]
             assert run["ci95"][0] <= run["value"] <= run["ci95"][1]
             assert run["seconds"] >= 0 and Path(run["output_dir"]).parent == project.path / output / "runs" / "default"
         assert (project.path / output / "runs" / "default" / "llmeval_report.html").is_file()

@@ -1,4 +1,4 @@
-"""Reference-matching metrics (HELM's exact-match family) and per-request efficiency stats.
+"""Reference-matching metrics (HELM's exact-match family) and HELM's per-request general stats.
 
 A metric is a plain function ``(gold, pred) -> float``, registered by name in the session's
 metrics registry (the built-ins by :mod:`pytest_llmeval.builtins`, others by plugins).
@@ -14,7 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 
 from pytest_llmeval.adapters.adapter_spec import RequestState
-from pytest_llmeval.metrics.stat import MetricName, Stat
+from pytest_llmeval.metrics.stat import Stat, one_value, shared_name
+from pytest_llmeval.requests import GeneratedOutput, Token
 
 _DROP_PUNCTUATION = str.maketrans("", "", string.punctuation)
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -60,57 +61,128 @@ EXACT_MATCHERS: Mapping[str, Callable[[str, str], float]] = MappingProxyType({
 })
 
 
-def prediction(state: RequestState) -> str | None:
-    """The model's answer; for joint multiple choice the letter is mapped to its option text."""
-    if state.result is None or not state.result.completions:
-        return None
-    text = state.result.completions[0].text.strip()
+def _ranked(state: RequestState) -> list[GeneratedOutput]:
+    """The completions, most likely first (HELM scores the first of these as "the" prediction)."""
+    completions = state.result.completions if state.result is not None else []
+    if len(completions) < 2:
+        return list(completions)
+    return sorted(completions, key=lambda c: -c.logprob)
+
+
+def _mapped(state: RequestState, text: str) -> str | None:
+    """A completion's answer: stripped, and for joint multiple choice the letter's option text."""
+    text = text.strip()
     if state.output_mapping is not None:
         return state.output_mapping.get(text)
     return text
 
 
+def prediction(state: RequestState) -> str | None:
+    """The model's answer (the likeliest completion); for joint multiple choice the letter is
+    mapped to its option text."""
+    ranked = _ranked(state)
+    return _mapped(state, ranked[0].text) if ranked else None
+
+
 def reference_stats(state: RequestState, names: Sequence[str],
-                    matchers: Mapping[str, Callable[[str, str], float]]) -> list[Stat]:
-    """Each metric's best score over the gold references (0 when there is no prediction);
-    ``matchers`` are the run's metric functions by name (``RunSpec.matchers``)."""
+                    matchers: Mapping[str, Callable[[str, str], float]], num_outputs: int = 1) -> list[Stat]:
+    """HELM's reference metrics: ``max_prob`` (the likeliest completion's probability), then each
+    metric's best score over the gold references and, when ``num_outputs`` is not 1, its best over
+    every completion as ``<name>@<num_outputs>``; ``matchers`` are the run's metric functions by name
+    (``RunSpec.matchers``). Without a completion every score is 0."""
     golds = [r.output for r in state.instance.references if r.is_correct]
-    pred = prediction(state)
+    ranked = _ranked(state)
+    preds = [_mapped(state, c.text) for c in ranked]
     split = state.instance.split
-    stats = []
+    stats = [one_value(shared_name("max_prob", split), math.exp(ranked[0].logprob))] if ranked else []
     for name in names:
         matcher = matchers[name]
-        scores = [matcher(g, pred) for g in golds] if pred is not None else []
-        value = max(scores) if scores else 0.0
-        stats.append(Stat(MetricName(name, split)).add(value))
+        stats.append(Stat(shared_name(name, split)).add(_best(matcher, golds, preds[:1])))
+        if num_outputs != 1:
+            stats.append(Stat(shared_name(f"{name}@{num_outputs}", split)).add(_best(matcher, golds, preds)))
     return stats
 
 
-def max_prob_stats(state: RequestState) -> list[Stat]:
-    """HELM's ``max_prob``: the probability of the completion the prediction comes from.
+def _best(matcher: Callable[[str, str], float], golds: Sequence[str], preds: Sequence[str | None]) -> float:
+    """The best score of any prediction against any gold (an unmapped prediction scores 0)."""
+    scores = [matcher(g, p) if p is not None else 0.0 for g in golds for p in preds]
+    return max(scores) if scores else 0.0
 
-    Only where the client returned log-probabilities (tokens); a text-only answer has none.
+
+FINISH_REASONS = ("length", "stop", "endoftext", "unknown")
+
+
+def general_stats(state: RequestState, num_train_trials: int, num_prompt_tokens: int | None = None) -> list[Stat]:
+    """HELM's per-request stats (``compute_request_state_metrics``), in HELM's order: references,
+    trials, tokens, the training costs (unknown here, so empty), runtime and batch size (when the
+    client timed the request), why generation stopped, in-context examples, truncation.
+
+    Prompt tokens are counted by the deployment's tokenizer; without one they are left out.
     """
-    if state.result is None or not state.result.completions or not state.result.completions[0].tokens:
-        return []
-    completion = state.result.completions[0]
-    return [Stat(MetricName("max_prob", state.instance.split)).add(math.exp(completion.logprob))]
-
-
-def efficiency_stats(state: RequestState, num_prompt_tokens: int | None = None) -> list[Stat]:
-    """What the request cost: prompt tokens (when a tokenizer counted them), output tokens,
-    runtime, in-context examples, truncation."""
     split = state.instance.split
     result = state.result
-    tokens = len(result.completions[0].tokens) if result and result.completions else 0
+    completions = result.completions if result is not None else []
+    num_completion_tokens = sum(len(c.tokens) for c in completions)
+    num_output_tokens = num_completion_tokens
     if state.request.echo_prompt:  # as HELM: echoed prompt tokens are not output
-        tokens = max(0, tokens - (num_prompt_tokens if num_prompt_tokens is not None else tokens))
-    runtime = result.request_time if result and result.request_time is not None else 0.0
-    prompt = [] if num_prompt_tokens is None else [Stat(MetricName("num_prompt_tokens", split)).add(num_prompt_tokens)]
-    return [
-        *prompt,
-        Stat(MetricName("num_output_tokens", split)).add(tokens),
-        Stat(MetricName("inference_runtime", split)).add(runtime),
-        Stat(MetricName("num_train_instances", split)).add(state.num_train_instances),
-        Stat(MetricName("prompt_truncated", split)).add(state.prompt_truncated),
+        if num_prompt_tokens is not None and num_prompt_tokens <= num_output_tokens:
+            num_output_tokens -= num_prompt_tokens
+        else:
+            num_output_tokens = 0
+    stats = [
+        one_value(shared_name("num_references", split), len(state.instance.references)),
+        one_value(shared_name("num_train_trials", split), num_train_trials),
     ]
+    if num_prompt_tokens is not None:
+        stats.append(one_value(shared_name("num_prompt_tokens", split), num_prompt_tokens))
+    stats += [
+        one_value(shared_name("num_completion_tokens", split), num_completion_tokens),
+        one_value(shared_name("num_output_tokens", split), num_output_tokens),
+        Stat(shared_name("training_co2_cost", split)),
+        Stat(shared_name("training_energy_cost", split)),
+    ]
+    if result is not None and result.request_time is not None:
+        stats += [one_value(shared_name("inference_runtime", split), result.request_time),
+                  one_value(shared_name("batch_size", split), 1)]
+    finish = completions[0].finish_reason if completions else None
+    reason = finish.get("reason") if isinstance(finish, dict) else None
+    if reason not in FINISH_REASONS:
+        reason = "unknown"
+    stats += [one_value(shared_name(f"finish_reason_{r}", split), int(r == reason)) for r in FINISH_REASONS]
+    stats += [
+        one_value(shared_name("num_train_instances", split), state.num_train_instances),
+        one_value(shared_name("prompt_truncated", split), state.prompt_truncated),
+    ]
+    return stats
+
+
+def num_bytes(tokens: Sequence[Token]) -> int:
+    """HELM's byte count of tokens: a ``bytes:\\xe2\\x80`` token counts its escapes, text its UTF-8."""
+    total = 0
+    for token in tokens:
+        text = token.text
+        total += text.count("\\x") if text.startswith("bytes:") else len(text.encode("utf-8"))
+    return total
+
+
+def language_modeling_stats(state: RequestState) -> list[Stat]:
+    """HELM's ``logprob``, ``num_perplexity_tokens`` and ``num_bytes`` of the first completion (from
+    which a run derives ``perplexity``, ``bits_per_byte`` and ``logprob_per_byte``)."""
+    split = state.instance.split
+    completions = state.result.completions if state.result is not None else []
+    tokens = completions[0].tokens if completions else []
+    return [
+        one_value(shared_name("logprob", split), sum(t.logprob for t in tokens)),
+        one_value(shared_name("num_perplexity_tokens", split), len(tokens)),
+        one_value(shared_name("num_bytes", split), num_bytes(tokens)),
+    ]
+
+
+def generation_stats(state: RequestState, names: Sequence[str], matchers: Mapping[str, Callable[[str, str], float]],
+                     num_outputs: int, num_train_trials: int, num_prompt_tokens: int | None = None) -> list[Stat]:
+    """One generated answer's stats as HELM's BasicGenerationMetric lists them: the general ones,
+    the reference metrics (when the instance has references), the language-modelling ones."""
+    stats = general_stats(state, num_train_trials, num_prompt_tokens)
+    if state.instance.references:
+        stats += reference_stats(state, names, matchers, num_outputs)
+    return stats + language_modeling_stats(state)

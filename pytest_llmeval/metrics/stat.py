@@ -27,6 +27,26 @@ class MetricName:
         if isinstance(self.perturbation, dict):
             object.__setattr__(self, "perturbation", PerturbationDescription.from_json(self.perturbation))
 
+    def __hash__(self) -> int:
+        """The fields' hash, computed once: a run looks every stat's name up several times."""
+        cached: int | None = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash((self.name, self.split, self.sub_split, self.perturbation))
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the cached hash (string hashes differ between processes) and JSON."""
+        return {k: v for k, v in self.__dict__.items() if k not in ("_hash", "_json")}
+
+    def json_view(self) -> dict[str, Any]:
+        """:meth:`to_json`, built once per name and shared: for writers that only encode it."""
+        cached: dict[str, Any] | None = self.__dict__.get("_json")
+        if cached is None:
+            cached = self.to_json()
+            object.__setattr__(self, "_json", cached)
+        return cached
+
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"name": self.name}
         if self.split is not None:
@@ -43,6 +63,18 @@ def _shared_name(name: str, split: str | None, sub_split: str | None,
                  perturbation: PerturbationDescription | None) -> MetricName:
     """One frozen name object for each metric of each split: every instance of a run repeats them."""
     return MetricName(name, split, sub_split, perturbation)
+
+
+def shared_name(name: str, split: str | None = None) -> MetricName:
+    """The one name object of a metric on a split (see ``_shared_name``)."""
+    return _shared_name(name, split, None, None)
+
+
+def one_value(name: MetricName, value: float | bool) -> Stat:
+    """``Stat(name).add(value)`` for a value that is there, without ``add``'s checks: a run makes
+    some twenty of these per instance."""
+    number = float(value)
+    return Stat(name, 1, number, number * number, number, number)
 
 
 @dataclass
@@ -90,6 +122,15 @@ class Stat:
             self.max = other.max if self.max is None else max(self.max, other.max)
         return self
 
+    def take_mean(self) -> Stat:
+        """HELM's take_mean: a one-value Stat of this one's mean (an empty Stat stays as it is).
+
+        A train trial's stats become one value each this way, so ``stats.json`` counts trials.
+        """
+        if not self.count:
+            return self
+        return Stat(self.name).add(self.sum / self.count)
+
     @property
     def mean(self) -> float | None:
         return self.sum / self.count if self.count else None
@@ -108,18 +149,19 @@ class Stat:
 
     def to_json(self) -> dict[str, Any]:
         """HELM's Stat JSON; ``mean``, ``variance`` and ``stddev`` as the properties give them,
-        computed once here (a run writes a hundred thousand of these)."""
+        computed once here (a run writes a hundred thousand of these). As HELM writes it, an empty
+        Stat (a value nobody had, such as ``training_co2_cost``) has no min, max, mean or spread.
+        The name's part is shared between the stats of one name: read it, do not change it."""
         count = self.count
+        name = self.name.json_view()
         if not count:
-            mean = variance = stddev = None
-        else:
-            mean = self.sum / count
-            spread = self.sum_squared / count - mean * mean
-            variance = spread if spread > 0.0 else 0.0  # max(0.0, spread), NaN and -0.0 included
-            stddev = math.sqrt(variance)
-        return {"name": self.name.to_json(), "count": count, "sum": self.sum,
+            return {"name": name, "count": 0, "sum": self.sum, "sum_squared": self.sum_squared}
+        mean = self.sum / count
+        spread = self.sum_squared / count - mean * mean
+        variance = spread if spread > 0.0 else 0.0  # max(0.0, spread), NaN and -0.0 included
+        return {"name": name, "count": count, "sum": self.sum,
                 "sum_squared": self.sum_squared, "min": self.min, "max": self.max, "mean": mean,
-                "variance": variance, "stddev": stddev}
+                "variance": variance, "stddev": math.sqrt(variance)}
 
 
 def aggregate(per_instance: list[list[Stat]]) -> list[Stat]:

@@ -9,6 +9,7 @@ values are recorded as well (``computed_on: original``). Worst means lowest, as 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import defaultdict
 
 from pytest_llmeval.metrics.stat import MetricName, Stat
@@ -17,8 +18,36 @@ from pytest_llmeval.perturbations.description import ORIGINAL, WORST, Perturbati
 InstanceKey = tuple[str, int]  # (instance id, train trial)
 
 
+_ROBUSTNESS_WORST = PerturbationDescription("robustness", robustness=True, computed_on=WORST)
+_FAIRNESS_WORST = PerturbationDescription("fairness", fairness=True, computed_on=WORST)
+
+
+@functools.lru_cache(maxsize=4096)
+def worst_names(name: MetricName) -> tuple[MetricName, MetricName]:
+    """The names of a stat's worst case over all robustness and over all fairness perturbations."""
+    return (dataclasses.replace(name, perturbation=_ROBUSTNESS_WORST),
+            dataclasses.replace(name, perturbation=_FAIRNESS_WORST))
+
+
+def _unperturbed(per_instance: list[tuple[InstanceKey, list[Stat]]]) -> list[Stat]:
+    """The same stats when no instance has perturbed copies: each original is its own worst case."""
+    derived: dict[MetricName, Stat] = {}
+    for _, stats in per_instance:
+        for stat in stats:
+            if not stat.count:
+                continue
+            for name in worst_names(stat.name):
+                target = derived.get(name)
+                if target is None:
+                    target = derived[name] = Stat(name)
+                target.add(stat.min)
+    return list(derived.values())
+
+
 def worst_case_stats(per_instance: list[tuple[InstanceKey, list[Stat]]]) -> list[Stat]:
     """Worst-case stats from per-instance stats (each stat named with its perturbation)."""
+    if not any(stat.name.perturbation is not None for _, stats in per_instance for stat in stats[:1]):
+        return _unperturbed(per_instance)
     grouped: dict[tuple[MetricName, InstanceKey], list[Stat]] = defaultdict(list)
     for key, stats in per_instance:
         for stat in stats:

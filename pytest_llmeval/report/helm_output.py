@@ -67,4 +67,4 @@ def write_run(result: RunResult) -> None:
         "request_states": (s.to_json() for s in result.states),
     }, depth=2)
     _write_json(directory / "per_instance_stats.json", (_instance_json(i) for i in result.instances), depth=1)
-    _write_json(directory / "stats.json", [s.to_json() for s in result.stats])
+    _write_json(directory / "stats.json", [s.to_json() for s in result.helm_stats])
