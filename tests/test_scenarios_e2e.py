@@ -11,7 +11,6 @@ import re
 import shutil
 import string
 from collections.abc import Callable
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -98,9 +97,10 @@ def _normalize(text: str) -> str:
     return " ".join(w for w in text.split() if w not in ("a", "an", "the"))
 
 
-def _last_number(text: str) -> Decimal | None:
-    numbers = re.findall(r"-?\$?\d[\d,]*(?:\.\d+)?", text)
-    return Decimal(numbers[-1].replace("$", "").replace(",", "").rstrip(",")) if numbers else None
+def _last_number(text: str) -> str:
+    """HELM's final number: the last match of its pattern, commas removed ("" when none)."""
+    numbers = re.findall(r"-?[\d,]+(?:.\d+)?", text)
+    return numbers[-1].replace(",", "") if numbers else ""
 
 
 RECOMPUTE: dict[str, Callable[[str, str], bool]] = {
@@ -109,7 +109,7 @@ RECOMPUTE: dict[str, Callable[[str, str], bool]] = {
     "prefix_exact_match": lambda gold, pred: pred.startswith(gold.strip()),
     "quasi_prefix_exact_match": lambda gold, pred: _normalize(pred).startswith(_normalize(gold)),
     "exact_match_indicator": lambda gold, pred: pred.split(" ")[-1] == gold.split(" ")[-1],
-    "final_number_exact_match": lambda gold, pred: _last_number(pred) is not None
+    "final_number_exact_match": lambda gold, pred: _last_number(pred) != ""
     and _last_number(pred) == _last_number(gold),
 }
 

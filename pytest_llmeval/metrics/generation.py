@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 
 from pytest_llmeval.metrics.basic import exact_match, normalize_text
@@ -32,34 +31,20 @@ def exact_match_indicator(gold: str, pred: str, indicator: str = " ") -> float:
     return exact_match(gold.split(indicator)[-1].strip(), pred.split(indicator)[-1].strip())
 
 
-# A number as written in word problems: an optional sign and dollar sign, thousands commas,
-# decimals. A trailing period ("is 18.") is the end of the sentence, not a decimal point.
-_NUMBER = re.compile(r"(-?)\$?(\d(?:[\d,]*\d)?(?:\.\d+)?)")
+# HELM's pattern, kept as it is: the unescaped "." admits any character between the digit runs
+# ("18:30", "1 2"), and a lone comma counts as a number that is empty once commas are removed.
+_NUMBER = re.compile(r"-?[\d,]+(?:.\d+)?")
 
 
-def final_number(text: str) -> Decimal | None:
-    """The last number in ``text`` (``$1,234.50`` -> 1234.50), or None when there is none."""
+def final_number(text: str) -> str:
+    """HELM's final number of ``text``: its last match with the commas removed, "" when none."""
     matches = _NUMBER.findall(text)
-    if not matches:
-        return None
-    sign, digits = matches[-1]
-    try:
-        return Decimal(sign + digits.replace(",", ""))
-    except InvalidOperation:  # pragma: no cover - the pattern only admits valid decimals
-        return None
+    return matches[-1].replace(",", "") if matches else ""
 
 
 def final_number_exact_match(gold: str, pred: str) -> float:
-    """1 when the last numbers of gold and prediction are equal as numbers (``18.0 == 18``).
-
-    HELM compares the two numbers as strings after removing commas; comparing values also
-    accepts ``$18.00`` for 18, which a string comparison would count wrong.
-    """
-    gold_number = final_number(gold)
-    pred_number = final_number(pred)
-    if gold_number is None or pred_number is None:
-        return 0.0
-    return float(gold_number == pred_number)
+    """HELM's rule: 1 when the final-number strings are equal (``18.0`` is not ``18``), 0 when empty."""
+    return exact_match(final_number(gold), final_number(pred))
 
 
 GENERATION_MATCHERS: Mapping[str, Callable[[str, str], float]] = MappingProxyType({

@@ -72,7 +72,7 @@ class GSM8KScenario(Scenario):
     def _instance(row: dict[str, object], split: str, origin: str, line: int) -> Instance:
         question = require(row, "question", str, origin, line)
         solution = require(row, "answer", str, origin, line)
-        if ANSWER_MARK not in solution or final_number(final_answer(solution)) is None:
+        if ANSWER_MARK not in solution or not final_number(final_answer(solution)):
             raise ConfigError(f"the solution should end with '{ANSWER_MARK} <number>', got "
                               f"{final_answer(solution)[-40:]!r}", file=origin, entry=f"line {line}", field="answer")
         reference = Reference(chain_of_thought_target(solution), (CORRECT_TAG,))
