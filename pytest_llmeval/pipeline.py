@@ -21,6 +21,7 @@ from pytest_llmeval.clients.protocol import Client, stream
 from pytest_llmeval.errors import ClientError
 from pytest_llmeval.legacy_random import LegacyNumpyRandom
 from pytest_llmeval.metrics.basic import general_stats, generation_stats
+from pytest_llmeval.metrics.bias import bias_metrics, bias_stats
 from pytest_llmeval.metrics.multiple_choice import separate_stats
 from pytest_llmeval.metrics.stat import Stat
 from pytest_llmeval.metrics.trials import aggregate_trials, instances_per_split
@@ -143,7 +144,8 @@ def score(result: RunResult, window: ContextWindow | None) -> None:
         pooled_worst_case=bool(run_spec.perturbations))
     result.stats = aggregates.pooled
     result.helm_stats = aggregates.helm + instances_per_split(
-        ((i.head.instance, i.head.train_trial_index) for i in result.instances), trials)
+        ((i.head.instance, i.head.train_trial_index) for i in result.instances), trials) + bias_stats(
+        bias_metrics(run_spec.helm_metric_specs or []), result.states, trials)
 
 
 def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path: Path, suite: str,
