@@ -149,8 +149,8 @@ def test_huggingface_args_translate() -> None:
     assert (client.source.path, client.source.revision, client.torch_dtype) == ("org/repo", "abc", "float16")
     assert client.quantization == {"load_in_4bit": True} and client.attn_implementation == "sdpa"
     assert client.apply_chat_template is False and client.trust_remote_code is True
-    # HELM cuts a completion at its end_of_text_token
-    assert client._clean("The answer<|endoftext|> and more") == "The answer"
+    # HELM's answer rules, with its end_of_text_token as the truncation token
+    assert client.answers == "helm" and client.end_of_text_token == "<|endoftext|>"
 
 
 # --- what needs crfm-helm ----------------------------------------------------------------------------

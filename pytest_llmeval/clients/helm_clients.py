@@ -11,7 +11,6 @@ deployments need crfm-helm itself.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -80,17 +79,17 @@ def helm_only_arg(class_name: str, args: Mapping[str, Any]) -> str | None:
 def huggingface_args(args: Mapping[str, Any], model_name: str) -> dict[str, Any]:
     """HELM's HuggingFaceClient arguments as this plugin's client takes them.
 
-    ``quantization_config`` (a BitsAndBytesConfig mapping) is ``quantization``; HELM's
-    ``end_of_text_token`` cuts the completion where that text appears, as clembench's
-    ``eos_to_cull`` does with ``<token>`` and everything after it.
+    ``quantization_config`` (a BitsAndBytesConfig mapping) is ``quantization``. The client
+    answers as HELM's does (``answers: helm``: log-probabilities at HELM's temperature, its
+    stopping and ``truncate_sequence``, no finish reason), so the deployment gives
+    ``helm-run``'s numbers; ``end_of_text_token`` is where HELM's truncation cuts (by default
+    the tokenizer's end-of-sequence token, as HELM's tokenizer configs have it).
     """
     out = dict(args)
     out.setdefault("pretrained_model_name_or_path", model_name)
     if "quantization_config" in out:
         out.setdefault("quantization", out.pop("quantization_config"))
-    token = out.pop("end_of_text_token", None)
-    if token:
-        out.setdefault("eos_to_cull", re.escape(str(token)) + r"[\s\S]*")
+    out.setdefault("answers", "helm")
     return out
 
 

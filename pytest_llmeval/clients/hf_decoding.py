@@ -14,7 +14,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_llmeval.clients import prefix_attention
+from pytest_llmeval.clients import hf_helm, prefix_attention
 from pytest_llmeval.clients.hf_chat import stop_token_ids
 from pytest_llmeval.clients.hf_planning import single_pass
 from pytest_llmeval.requests import GeneratedOutput, Request, Token, truncate_at_stop
@@ -28,6 +28,12 @@ class TorchDecoding:
 
     _prefixes: dict[tuple[Any, ...], SharedPrefix]
     _stops: dict[tuple[str, ...], Any]
+    answers: str = "llmeval"  # "helm": HELM's client's answer rules (see :mod:`hf_helm`)
+    end_of_text_token: str | None = None
+
+    @property
+    def helm_answers(self) -> bool:
+        return self.answers == hf_helm.HELM
 
     @property
     def model(self) -> Any:
@@ -89,13 +95,13 @@ class TorchDecoding:
         if first.echo_prompt and first.max_tokens == 0:
             return self._score_prompts(model, input_ids, attention, encoded, first.top_k_per_token, prefix)
         if single_pass(first):
-            return self._one_token(model, input_ids, attention, first.top_k_per_token, prefix)
+            return self._one_token(model, input_ids, attention, first.top_k_per_token, prefix, first)
         if prefix is not None and _greedy_over_prefix_possible(model, prefix, first):
-            decoded = self._greedy_over_prefix(model, input_ids, attention, first, prefix)
+            decoded = self._greedy_over_prefix(model, input_ids, attention, first, prefix, encoded)
             if decoded is not None:
                 return decoded
         cache = prefix.expanded(len(tails)) if prefix is not None else None
-        return self._generate(model, tokenizer, input_ids, attention, first, pad_id, cache)
+        return self._generate(model, tokenizer, input_ids, attention, first, pad_id, cache, encoded)
 
     def _forward(self, model: Any, input_ids: Any, attention: Any, prefix: SharedPrefix | None,
                  logits_to_keep: int) -> Any:
@@ -121,12 +127,16 @@ class TorchDecoding:
                          past_key_values=cache, logits_to_keep=logits_to_keep).logits
 
     def _one_token(self, model: Any, input_ids: Any, attention: Any, top_k: int,
-                   prefix: SharedPrefix | None = None) -> list[list[GeneratedOutput]]:
+                   prefix: SharedPrefix | None = None, request: Request | None = None) -> list[list[GeneratedOutput]]:
         """One greedy token: a forward pass over what is not shared, projecting only the last
         position to the vocabulary."""
         import torch
 
         logits = self._forward(model, input_ids, attention, prefix, 1)[:, -1, :]
+        if self.helm_answers and request is not None:
+            helm = hf_helm.scaled_logprobs(logits, request.temperature)
+            return [[self._helm_completion([int(torch.argmax(helm[row]))], [helm[row]], request)]
+                    for row in range(helm.shape[0])]
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         outputs = []
         eos_ids = _eos_ids(model, self.tokenizer)
@@ -141,7 +151,8 @@ class TorchDecoding:
         return outputs
 
     def _generate(self, model: Any, tokenizer: Any, input_ids: Any, attention: Any, request: Request,
-                  pad_id: int, cache: Any = None) -> list[list[GeneratedOutput]]:
+                  pad_id: int, cache: Any = None,
+                  encoded: list[list[int]] | None = None) -> list[list[GeneratedOutput]]:
         import torch
 
         greedy = request.temperature == 0
@@ -157,11 +168,20 @@ class TorchDecoding:
             kwargs.update(temperature=request.temperature, top_p=request.top_p)
         else:
             kwargs.update(temperature=None, top_p=None, top_k=None)
-        if request.stop_sequences:
+        rule = self._helm_rule(model, request) if self.helm_answers else None
+        if rule is not None:
+            # HELM's stopping rule; sampled tokens' log-probabilities are read after the warpers.
+            kwargs.update(output_scores=not greedy, eos_token_id=sorted(rule.end_ids))
+            criteria = hf_helm.stopping_criteria(rule)
+            if criteria is not None:
+                kwargs.update(stopping_criteria=criteria)
+        elif request.stop_sequences:
             kwargs.update(stopping_criteria=self._stop_criteria(request.stop_sequences))
         with torch.inference_mode():
             output = model.generate(input_ids=input_ids, attention_mask=attention, past_key_values=cache, **kwargs)
         new_tokens = output.sequences[:, input_ids.shape[1]:]
+        if rule is not None:
+            return self._helm_generated(new_tokens, output, request, rule, encoded or [])
         step_logprobs = torch.stack([torch.log_softmax(s.float(), dim=-1) for s in output.logits], dim=1)
         eos_ids = _eos_ids(model, tokenizer)
         per_request: list[list[GeneratedOutput]] = []
@@ -182,6 +202,37 @@ class TorchDecoding:
             per_request[-1].append(self._completion(ids, tokens, ended, request))
         return per_request
 
+    def _helm_rule(self, model: Any, request: Request) -> hf_helm.StopRule:
+        return hf_helm.stop_rule(self.tokenizer, request.stop_sequences, _eos_ids(model, self.tokenizer))
+
+    def _helm_generated(self, new_tokens: Any, output: Any, request: Request, rule: hf_helm.StopRule,
+                        encoded: list[list[int]]) -> list[list[GeneratedOutput]]:
+        """``generate``'s rows under HELM's rules: greedy tokens scored by the temperature-scaled
+        logits, sampled ones by the scores after transformers' warpers (HELM's ``output.scores``)."""
+        import torch
+
+        if request.temperature == 0:
+            steps = [hf_helm.scaled_logprobs(s, 0.0) for s in output.logits]
+        else:
+            steps = [torch.log_softmax(s.float(), dim=-1) for s in output.scores]
+        per_request: list[list[GeneratedOutput]] = []
+        for row in range(new_tokens.shape[0]):
+            prompt = encoded[row // request.num_completions] if encoded else []
+            ids = hf_helm.generated_ids(new_tokens[row].tolist(), rule, prompt)
+            if row % request.num_completions == 0:
+                per_request.append([])
+            per_request[-1].append(self._helm_completion(ids, [steps[k][row] for k in range(len(ids))], request))
+        return per_request
+
+    def _helm_completion(self, ids: list[int], dists: list[Any], request: Request) -> GeneratedOutput:
+        """HELM's completion of ``ids`` (each scored by its step's distribution): the text with
+        special tokens, cut by HELM's ``truncate_sequence``; no finish reason."""
+        tokens = [self._token(token_id, dist, request.top_k_per_token) for token_id, dist in zip(ids, dists)]
+        end_of_text = self.end_of_text_token or getattr(self.tokenizer, "eos_token", None)
+        out = hf_helm.truncate_sequence(self.tokenizer.decode(ids), tokens, request, end_of_text)
+        out.text = self._clean(out.text)
+        return out
+
     def _completion(self, ids: list[int], tokens: list[Token], ended: bool, request: Request) -> GeneratedOutput:
         """A generated text cut at the first stop sequence, with the tokens that made it."""
         reason = "endoftext" if ended else "length"
@@ -193,7 +244,8 @@ class TorchDecoding:
                                finish_reason={"reason": reason})
 
     def _greedy_over_prefix(self, model: Any, input_ids: Any, attention: Any, request: Request,
-                            prefix: SharedPrefix) -> list[list[GeneratedOutput]] | None:
+                            prefix: SharedPrefix, encoded: list[list[int]] | None = None,
+                            ) -> list[list[GeneratedOutput]] | None:
         """Greedy decoding where every row attends to the one stored prefix.
 
         Each row's cache holds only its own tokens, so a decoding step reads the prefix once
@@ -216,6 +268,8 @@ class TorchDecoding:
         tokens: list[list[Token]] = [[] for _ in range(rows)]
         ended, running = [False] * rows, [True] * rows
         longest_stop = max((len(stop) for stop in request.stop_sequences), default=0)
+        rule = self._helm_rule(model, request) if self.helm_answers else None
+        dists: list[list[Any]] = [[] for _ in range(rows)]
         with torch.inference_mode():
             for _ in range(request.max_tokens):
                 batch = prefix.attention.batch(valid)
@@ -225,8 +279,15 @@ class TorchDecoding:
                     return None
                 logprobs = torch.log_softmax(logits[:, -1].float(), dim=-1)
                 chosen = torch.argmax(logprobs, dim=-1)
+                if rule is not None:
+                    helm = hf_helm.scaled_logprobs(logits[:, -1], 0.0)
+                    for row in range(rows):
+                        if running[row]:
+                            ids[row].append(int(chosen[row]))
+                            dists[row].append(helm[row])
+                            running[row] = not rule.stops(ids[row], encoded[row] if encoded else ())
                 for row in range(rows):
-                    if not running[row]:
+                    if not running[row] or rule is not None:
                         continue
                     token_id = int(chosen[row])
                     if token_id in eos_ids:
@@ -242,6 +303,8 @@ class TorchDecoding:
                 mask = valid[:, None, None, :]
                 positions = positions[:, -1:] + 1
                 step_ids = chosen[:, None]
+        if rule is not None:
+            return [[self._helm_completion(ids[row], dists[row], request)] for row in range(rows)]
         return [[self._completion(ids[row], tokens[row], ended[row], request)] for row in range(rows)]
 
     def _score_prompts(self, model: Any, input_ids: Any, attention: Any, encoded: list[list[int]], top_k: int,
@@ -267,7 +330,7 @@ class TorchDecoding:
                 tokens.append(self._token(ids[pos], dist, top_k, chosen=ids[pos]))
             text = self.tokenizer.decode(ids)
             outputs.append([GeneratedOutput(text=text, logprob=sum(t.logprob for t in tokens), tokens=tokens,
-                                            finish_reason={"reason": "length"})])
+                                            finish_reason=None if self.helm_answers else {"reason": "length"})])
         return outputs
 
     def _stop_criteria(self, stops: tuple[str, ...]) -> Any:

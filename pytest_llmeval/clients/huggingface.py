@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pytest_llmeval.clients import accelerators, hf_chat, hf_loading, hf_planning
+from pytest_llmeval.clients import accelerators, hf_chat, hf_helm, hf_loading, hf_planning
 from pytest_llmeval.clients.hf_decoding import SharedPrefix, TorchDecoding
 from pytest_llmeval.clients.protocol import Capabilities, ClientBase, Finished, collect
 from pytest_llmeval.errors import ConfigError
@@ -51,6 +51,8 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
         batch_size: int | None = None,
         max_padding_ratio: float = 0.25,
         min_shared_prefix: int = 32,
+        answers: str = "llmeval",
+        end_of_text_token: str | None = None,
         **unknown: Any,
     ) -> None:
         if unknown:
@@ -59,6 +61,13 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
         if torch_dtype is not None and torch_dtype.removeprefix("torch.") not in (*_DTYPES, "auto"):
             raise ConfigError(f"unknown dtype {torch_dtype!r}; use one of {', '.join(_DTYPES)} or auto",
                               field="client_spec.args.torch_dtype")
+        if answers not in hf_helm.ANSWERS:
+            raise ConfigError(f"unknown answers {answers!r}; use one of {', '.join(hf_helm.ANSWERS)}",
+                              field="client_spec.args.answers")
+        # "helm": HELM's HuggingFaceClient's answer rules (log-probabilities at its temperature,
+        # its stopping and truncation, no finish reason), see hf_helm.
+        self.answers = answers
+        self.end_of_text_token = end_of_text_token  # HELM's truncation token (default: the tokenizer's eos)
         self.source = hf_loading.resolve_source(pretrained_model_name_or_path, gguf_file, revision)
         self.torch_dtype = torch_dtype.removeprefix("torch.") if torch_dtype else None
         self.attn_implementation = attn_implementation  # transformers' choice of attention kernel
@@ -70,6 +79,8 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
         self.apply_chat_template = apply_chat_template if premade_chat_template is None else (
             premade_chat_template or custom_chat_template is not None)
         self.custom_chat_template = custom_chat_template
+        if end_of_text_token and not eos_to_cull and answers != hf_helm.HELM:
+            eos_to_cull = re.escape(end_of_text_token) + r"[\s\S]*"  # the completion ends there
         self.eos_to_cull = re.compile(eos_to_cull) if eos_to_cull else None
         self.output_split_prefix = output_split_prefix
         self.slow_tokenizer = slow_tokenizer
@@ -89,6 +100,8 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
                         chat_template=self.apply_chat_template, custom_chat_template=self.custom_chat_template,
                         eos_to_cull=self.eos_to_cull.pattern if self.eos_to_cull else None,
                         output_split_prefix=self.output_split_prefix)
+        if self.helm_answers:  # different answers, so a different cache identity
+            identity.update(answers=self.answers, end_of_text_token=self.end_of_text_token)
         return identity
 
     def capabilities(self) -> Capabilities:
