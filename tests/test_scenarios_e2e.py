@@ -172,7 +172,7 @@ def test_bundled_entries_run_and_their_stats_match_the_predictions(project: pyte
     means = {name: check_stats_against_predictions(run) for name, run in runs.items()}
     gsm = means["gsm:examples_from=heldout"]
     # The scripted model's number is HELM's final number (the same string) on about a third of
-    # GSM8K; fewer of its answers are in HELM's exact words.
+    # GSM8K; no more of its answers are in HELM's exact words.
     assert 0.2 < gsm["final_number_exact_match"] < 0.9
     assert 0.1 < gsm["exact_match_indicator"] <= gsm["final_number_exact_match"]
     boolq = means["boolq:examples_from=heldout"]
