@@ -21,16 +21,17 @@ Without crfm-helm such a deployment cannot be built; :func:`unbuildable_reason` 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.metadata
 import importlib.util
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval.clients.concurrent_requests import map_concurrently
 from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.protocol import ClientBase
 from pytest_llmeval.clients.redaction import Redactor
@@ -238,17 +239,7 @@ class HelmBridgeClient(ClientBase):
         if not requests:
             return []
         auto = self.auto_client()
-        if len(requests) == 1 or self.concurrency == 1:
-            return [self._run(auto, request) for request in requests]
-        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests)), thread_name_prefix="llmeval-helm")
-        try:
-            futures = [pool.submit(self._run, auto, request) for request in requests]
-            results = [future.result() for future in futures]
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)  # requests under way finish on their own
-            raise
-        pool.shutdown(wait=True)
-        return results
+        return map_concurrently(functools.partial(self._run, auto), requests, self.concurrency, "llmeval-helm")
 
     def _run(self, auto: Any, request: Request) -> RequestResult:
         started_at, started = int(time.time()), time.perf_counter()

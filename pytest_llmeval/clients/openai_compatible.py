@@ -17,16 +17,17 @@ echoes it back.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
 import urllib.parse
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import requests
 
+from pytest_llmeval.clients.concurrent_requests import map_concurrently
 from pytest_llmeval.clients.protocol import Capabilities, ClientBase
 from pytest_llmeval.clients.redaction import Redactor
 from pytest_llmeval.errors import ClientError, ConfigError
@@ -149,21 +150,13 @@ class OpenAICompatibleClient(ClientBase):
         if not requests:
             return []
         session = self._session_for_call()
-        if len(requests) == 1 or self.concurrency == 1:
-            return [self._run(request, session) for request in requests]
-        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(requests)),
-                                  thread_name_prefix="llmeval-http")
-        try:
-            futures = [pool.submit(self._run, request, session) for request in requests]
-            results = [future.result() for future in futures]
-        except BaseException:
-            # Waiting retries stop and the session is dropped; requests on the wire finish or time out.
+
+        def abort() -> None:  # waiting retries stop and the session is dropped; requests on the wire finish
             self._session = None
             session.stop()
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-        pool.shutdown(wait=True)
-        return results
+
+        return map_concurrently(functools.partial(self._run, session=session), requests, self.concurrency,
+                                "llmeval-http", on_abort=abort)
 
     def _session_for_call(self) -> RetryingSession:
         if self._session is None:
