@@ -213,10 +213,15 @@ def test_helm_huggingface_class_matches_the_built_in_deployment(pytester: pytest
                                 "--llmeval-max-eval-instances", "4", "--llmeval-disable-cache")
     result.assert_outcomes(passed=2)
     runs = _runs(pytester.path)
-    answers = []
+    answers, logprobs = {}, {}
     for run in runs:
         state = json.loads((run / "scenario_state.json").read_text())
-        answers.append([(rs["request"]["prompt"], [(c["text"], round(c["logprob"], 4))
-                                                   for c in rs["result"]["completions"]])
-                        for rs in state["request_states"]])
-    assert len(answers) == 2 and answers[0] and answers[0] == answers[1]
+        kind = "ours" if "model_deployment=local_smollm2" in run.name else "helm"  # helm-style: the default
+        answers[kind] = [(rs["request"]["prompt"], [c["text"] for c in rs["result"]["completions"]])
+                         for rs in state["request_states"]]
+        logprobs[kind] = [c["logprob"] for rs in state["request_states"] for c in rs["result"]["completions"]]
+    # The same prompts and answers; HELM's class scores them as helm-run's client does (greedy
+    # tokens of the distribution at temperature 1e-7: log-probability 0), ours with the model's own.
+    assert sorted(answers) == ["helm", "ours"] and answers["helm"] and answers["helm"] == answers["ours"]
+    assert logprobs["helm"] == [0.0] * len(logprobs["helm"])
+    assert all(value < 0.0 for value in logprobs["ours"])
