@@ -8,8 +8,9 @@ folder's name, the evaluated instance ids, and each stat of ``stats.json`` and o
 instance in ``per_instance_stats.json`` (count, sum, sum_squared, min, max, mean, variance,
 stddev within 1e-6; runtimes aside).
 
-The runs are made once per session: the short ones in one pytest call, GSM8K (up to 400
-generated tokens per problem) in a call of its own, made only when its case is selected.
+The runs are made once per session (under xdist too): the short ones in one pytest call,
+GSM8K (up to 400 generated tokens per problem) in a call of its own, made only when its case
+is selected.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from tests.helm_parity import RunFiles, build_mirror, compare_runs
 
@@ -49,7 +51,7 @@ class OurRuns:
     log: str
 
 
-def run_plugin(base: Path, mirror: Path, entries: list[str]) -> OurRuns:
+def run_plugin(base: Path, mirror: Path, entries: list[str]) -> str:
     """The plugin as a user runs it: ``pytest`` over an eval file, in a process of its own."""
     base.mkdir(parents=True, exist_ok=True)
     eval_file = base / "eval_parity.yaml"
@@ -63,27 +65,30 @@ def run_plugin(base: Path, mirror: Path, entries: list[str]) -> OurRuns:
                "--llmeval-output-path", str(base / "benchmark_output"), "--llmeval-suite", "parity",
                "--llmeval-local-path", str(base / "prod_env"), "--llmeval-disable-cache"]
     done = subprocess.run(command, cwd=base, env=env, capture_output=True, text=True, timeout=1800)
-    return OurRuns(base / "benchmark_output" / "runs" / "parity", done.stdout[-4000:] + done.stderr[-4000:])
+    return done.stdout[-4000:] + done.stderr[-4000:]
+
+
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder of this session's that every xdist worker sees (the workers' common parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
 
 
 @pytest.fixture(scope="session")
-def parity_mirror(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The shared data with GSM8K's and BoolQ's train files held out, as the reference runs read it."""
-    return build_mirror(SHARED_DATA, tmp_path_factory.mktemp("parity_data"))
-
-
-@pytest.fixture(scope="session")
-def our_runs(tmp_path_factory: pytest.TempPathFactory, parity_mirror: Path) -> Callable[[bool], OurRuns]:
-    """The plugin's runs of the manifest's entries, made on first use: the short ones together,
-    the long ones (GSM8K) apart."""
-    made: dict[bool, OurRuns] = {}
+def our_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool], OurRuns]:
+    """The plugin's runs of the manifest's entries, made on first use, once per session even
+    under xdist: the short ones together, the long ones (GSM8K) apart."""
 
     def runs(long: bool) -> OurRuns:
-        if long not in made:
-            entries = [case["entry"] for case in MANIFEST if bool(case.get("long")) == long]
-            made[long] = run_plugin(tmp_path_factory.mktemp("parity_long" if long else "parity"), parity_mirror,
-                                    entries)
-        return made[long]
+        base = shared_folder(tmp_path_factory, "helm_parity_long" if long else "helm_parity")
+        base.mkdir(parents=True, exist_ok=True)
+        log = base / "pytest.log"
+        with FileLock(str(base / ".lock")):
+            if not log.is_file():
+                mirror = build_mirror(SHARED_DATA, base / "data")
+                entries = [case["entry"] for case in MANIFEST if bool(case.get("long")) == long]
+                log.write_text(run_plugin(base / "run", mirror, entries), encoding="utf-8")
+        return OurRuns(base / "run" / "benchmark_output" / "runs" / "parity", log.read_text(encoding="utf-8"))
 
     return runs
 
