@@ -1,0 +1,210 @@
+"""Comparing a run folder of ours with one ``helm-run`` wrote, and the data both read.
+
+``helm-run`` is the reference: the same instance ids, in the same order, and every stat it
+writes (``stats.json`` and ``per_instance_stats.json``) equal within 1e-6, runtimes aside.
+The data mirror holds only GSM8K's test file and BoolQ's dev file, while HELM's scenarios
+also read train files for their in-context examples; :func:`build_mirror` makes both from
+the evaluated file by one fixed rule (its first :data:`HELDOUT_ROWS` rows become the train
+file, the rest the evaluated file), and :func:`place_for_helm` lays the same files out where
+HELM's scenarios look, so both tools read byte-identical data.
+
+Run as a script, it compares two run folders and exits 1 on any difference::
+
+    python tests/helm_parity.py HELM_RUN_FOLDER OUR_RUN_FOLDER
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# The rows of the evaluated file that become the train file (as examples_from=heldout holds out).
+HELDOUT_ROWS = 50
+TOLERANCE = 1e-6
+STAT_FIELDS = ("count", "sum", "sum_squared", "min", "max", "mean", "variance", "stddev")
+# Wall-clock measurements differ from run to run; every other stat must agree.
+RUNTIME_STATS = frozenset({"inference_runtime", "inference_denoised_runtime", "inference_idealized_runtime",
+                           "batch_size"})
+EMPTY_CONTRAST_SETS = '{"data": [{}]}\n'
+
+
+# --- the data both tools read ---------------------------------------------------------------
+
+def _split_rows(source: Path, train: Path, evaluated: Path) -> None:
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    train.parent.mkdir(parents=True, exist_ok=True)
+    train.write_text("".join(lines[:HELDOUT_ROWS]), encoding="utf-8")
+    evaluated.write_text("".join(lines[HELDOUT_ROWS:]), encoding="utf-8")
+
+
+def build_mirror(shared_data: Path, target: Path) -> Path:
+    """A data mirror in our layout: MMLU as it is, GSM8K and BoolQ split into train + evaluated."""
+    shutil.copytree(shared_data / "mmlu", target / "mmlu", dirs_exist_ok=True)
+    _split_rows(shared_data / "gsm8k" / "test.jsonl", target / "gsm8k" / "train.jsonl",
+                target / "gsm8k" / "test.jsonl")
+    _split_rows(shared_data / "boolq" / "dev.jsonl", target / "boolq" / "train.jsonl",
+                target / "boolq" / "dev.jsonl")
+    return target
+
+
+def place_for_helm(mirror: Path, benchmark_output: Path) -> None:
+    """The mirror's files where crfm-helm's scenarios read them, so nothing is downloaded.
+
+    BoolQ also reads the contrast sets (used only by ``only_contrast`` runs and contrast
+    metrics); an empty set leaves the instances unchanged.
+    """
+    scenarios = benchmark_output / "scenarios"
+    for split in ("dev", "val", "test"):
+        shutil.copytree(mirror / "mmlu" / split, scenarios / "mmlu" / "data" / split, dirs_exist_ok=True)
+    (scenarios / "gsm").mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        shutil.copyfile(mirror / "gsm8k" / f"{split}.jsonl", scenarios / "gsm" / f"gsm_data_{split}")
+    boolq = scenarios / "boolq" / "data"
+    boolq.mkdir(parents=True, exist_ok=True)
+    for name in ("train", "dev"):
+        shutil.copyfile(mirror / "boolq" / f"{name}.jsonl", boolq / name)
+    (boolq / "boolq_perturbed.jsonl").write_text(EMPTY_CONTRAST_SETS, encoding="utf-8")
+
+
+# --- one run's files ------------------------------------------------------------------------
+
+@dataclass
+class RunFiles:
+    """What is compared of one run: its evaluated ids in order, its stats, per-instance stats."""
+
+    name: str
+    instance_ids: list[str]
+    stats: list[dict[str, Any]]
+    per_instance: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, folder: Path, name: str | None = None) -> RunFiles:
+        """A run folder's files; ``name`` is the run's name when the folder is not named after it."""
+        stats = json.loads((folder / "stats.json").read_text(encoding="utf-8"))
+        per_instance: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        # HELM writes one entry per (metric, instance, trial); the stats of one instance are merged.
+        for entry in json.loads((folder / "per_instance_stats.json").read_text(encoding="utf-8")):
+            key = (str(entry["instance_id"]), int(entry.get("train_trial_index", 0)))
+            per_instance.setdefault(key, []).extend(entry["stats"])
+        return cls(name or folder.name, evaluated_ids(folder), stats, per_instance)
+
+
+def evaluated_ids(folder: Path) -> list[str]:
+    """The ids in the order they were evaluated: ``instance_ids.json`` if present, else the
+    first train trial's request states in ``scenario_state.json``."""
+    listed = folder / "instance_ids.json"
+    if listed.is_file():
+        return [str(i) for i in json.loads(listed.read_text(encoding="utf-8"))]
+    state = json.loads((folder / "scenario_state.json").read_text(encoding="utf-8"))
+    ids: list[str] = []
+    for request_state in state["request_states"]:
+        if request_state.get("train_trial_index", 0) != 0:
+            continue
+        instance_id = str(request_state["instance"].get("id"))
+        if instance_id not in ids:
+            ids.append(instance_id)
+    return ids
+
+
+def save_reference(helm_run: Path, target: Path) -> None:
+    """Keep what the comparison needs of a helm-run run folder (not its large scenario_state.json)."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("run_spec.json", "stats.json", "per_instance_stats.json"):
+        shutil.copyfile(helm_run / name, target / name)
+    (target / "instance_ids.json").write_text(json.dumps(evaluated_ids(helm_run)) + "\n", encoding="utf-8")
+
+
+# --- comparing ------------------------------------------------------------------------------
+
+def stat_key(stat: Mapping[str, Any]) -> str:
+    """A stat's full name (metric, split, sub-split, perturbation, ...) as canonical JSON."""
+    return json.dumps(stat["name"], sort_keys=True)
+
+
+def stat_label(stat: Mapping[str, Any]) -> str:
+    """``exact_match[split=test, perturbation=robustness/worst]`` for messages."""
+    name = dict(stat["name"])
+    parts = [f"{k}={name[k]}" for k in sorted(name) if k not in ("name", "perturbation")]
+    perturbation = name.get("perturbation")
+    if perturbation:
+        parts.append(f"perturbation={perturbation.get('name')}/{perturbation.get('computed_on')}")
+    return f"{name['name']}[{', '.join(parts)}]"
+
+
+def is_runtime(stat: Mapping[str, Any]) -> bool:
+    return str(stat["name"]["name"]) in RUNTIME_STATS
+
+
+def _close(a: Any, b: Any) -> bool:
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        if math.isnan(a) or math.isnan(b):
+            return math.isnan(a) and math.isnan(b)
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=TOLERANCE)
+    return bool(a == b)
+
+
+def _by_key(stats: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    return {stat_key(s): s for s in stats if not is_runtime(s)}
+
+
+def compare_stats(helm: Iterable[Mapping[str, Any]], ours: Iterable[Mapping[str, Any]], where: str) -> list[str]:
+    """One line per stat that is missing, extra, or differs in a field, HELM's value first."""
+    theirs, mine = _by_key(helm), _by_key(ours)
+    problems: list[str] = []
+    for key, stat in theirs.items():
+        if key not in mine:
+            problems.append(f"{where}: {stat_label(stat)} missing (HELM: mean={stat.get('mean')}, "
+                            f"count={stat.get('count')})")
+            continue
+        other = mine[key]
+        for name in STAT_FIELDS:
+            if name not in stat and name not in other:
+                continue
+            if name not in other or name not in stat or not _close(stat[name], other[name]):
+                problems.append(f"{where}: {stat_label(stat)} {name}: HELM {stat.get(name, '<absent>')}, "
+                                f"ours {other.get(name, '<absent>')}")
+    for key, stat in mine.items():
+        if key not in theirs:
+            problems.append(f"{where}: {stat_label(stat)} extra (ours: mean={stat.get('mean')})")
+    return problems
+
+
+def compare_runs(helm: RunFiles, ours: RunFiles) -> list[str]:
+    """Every difference between two runs: run folder name, ids, stats.json, per-instance stats."""
+    problems: list[str] = []
+    if helm.name != ours.name:
+        problems.append(f"run folder name: HELM {helm.name!r}, ours {ours.name!r}")
+    if helm.instance_ids != ours.instance_ids:
+        problems.append(f"evaluated instance ids: HELM {helm.instance_ids}, ours {ours.instance_ids}")
+    problems += compare_stats(helm.stats, ours.stats, "stats.json")
+    for key, stats in helm.per_instance.items():
+        where = f"per_instance_stats.json {key[0]} (trial {key[1]})"
+        if key not in ours.per_instance:
+            problems.append(f"{where}: missing")
+            continue
+        problems += compare_stats(stats, ours.per_instance[key], where)
+    for key in ours.per_instance:
+        if key not in helm.per_instance:
+            problems.append(f"per_instance_stats.json {key[0]} (trial {key[1]}): extra")
+    return problems
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: helm_parity.py HELM_RUN_FOLDER OUR_RUN_FOLDER", file=sys.stderr)
+        return 2
+    problems = compare_runs(RunFiles.load(Path(argv[0])), RunFiles.load(Path(argv[1])))
+    for line in problems:
+        print(line)
+    print(f"{len(problems)} difference(s)" if problems else "no differences")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

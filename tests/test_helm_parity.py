@@ -1,0 +1,133 @@
+"""Our runs against ``helm-run``'s on the same model and data, instance by instance and stat by stat.
+
+``tests/data/helm_reference/`` holds what crfm-helm 0.5.16 wrote for each run entry with
+``--max-eval-instances 10`` on the bundled SmolLM2 model (its README says how). Here the
+plugin runs the same entries on the same model and on the same data, built from the shared
+mirror by the rule in :mod:`tests.helm_parity`, and every difference is listed: the run
+folder's name, the evaluated instance ids, and each stat of ``stats.json`` and of each
+instance in ``per_instance_stats.json`` (count, sum, sum_squared, min, max, mean, variance,
+stddev within 1e-6; runtimes aside).
+
+The runs are made once per session (under xdist too): the short ones in one pytest call,
+GSM8K (up to 400 generated tokens per problem) in a call of its own, made only when its case
+is selected.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from filelock import FileLock
+
+from tests.helm_parity import RunFiles, build_mirror, compare_runs
+
+REPO = Path(__file__).resolve().parents[1]
+REFERENCE = Path(__file__).parent / "data" / "helm_reference"
+MANIFEST = json.loads((REFERENCE / "runs.json").read_text(encoding="utf-8"))
+SHARED_DATA = REPO.parent / "shared" / "data"
+MAX_EVAL_INSTANCES = "10"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not (SHARED_DATA / "gsm8k" / "test.jsonl").is_file()
+                       or not (SHARED_DATA / "boolq" / "dev.jsonl").is_file()
+                       or not (SHARED_DATA / "mmlu" / "test" / "anatomy_test.csv").is_file(),
+                       reason=f"no shared data mirror at {SHARED_DATA}"),
+]
+
+
+@dataclass(frozen=True)
+class OurRuns:
+    """One pytest call of the plugin over some entries: where its runs went, and its output."""
+
+    runs: Path
+    log: str
+
+
+def run_plugin(base: Path, mirror: Path, entries: list[str]) -> str:
+    """The plugin as a user runs it: ``pytest`` over an eval file, in a process of its own."""
+    base.mkdir(parents=True, exist_ok=True)
+    eval_file = base / "eval_parity.yaml"
+    eval_file.write_text("entries:\n" + "".join(f"  - {json.dumps(e)}\n" for e in entries), encoding="utf-8")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    env.pop("LLMEVAL_DATA_DIR", None)
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(eval_file),
+               "--rootdir", str(base), "-c", os.devnull,
+               "--llmeval-data-dir", str(mirror), "--llmeval-max-eval-instances", MAX_EVAL_INSTANCES,
+               "--llmeval-output-path", str(base / "benchmark_output"), "--llmeval-suite", "parity",
+               "--llmeval-local-path", str(base / "prod_env"), "--llmeval-disable-cache"]
+    done = subprocess.run(command, cwd=base, env=env, capture_output=True, text=True, timeout=1800)
+    return done.stdout[-4000:] + done.stderr[-4000:]
+
+
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder of this session's that every xdist worker sees (the workers' common parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
+@pytest.fixture(scope="session")
+def our_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool], OurRuns]:
+    """The plugin's runs of the manifest's entries, made on first use, once per session even
+    under xdist: the short ones together, the long ones (GSM8K) apart."""
+
+    def runs(long: bool) -> OurRuns:
+        base = shared_folder(tmp_path_factory, "helm_parity_long" if long else "helm_parity")
+        base.mkdir(parents=True, exist_ok=True)
+        log = base / "pytest.log"
+        with FileLock(str(base / ".lock")):
+            if not log.is_file():
+                mirror = build_mirror(SHARED_DATA, base / "data")
+                entries = [case["entry"] for case in MANIFEST if bool(case.get("long")) == long]
+                log.write_text(run_plugin(base / "run", mirror, entries), encoding="utf-8")
+        return OurRuns(base / "run" / "benchmark_output" / "runs" / "parity", log.read_text(encoding="utf-8"))
+
+    return runs
+
+
+def our_folder(runs: Path, helm_folder: str) -> Path | None:
+    """Our run folder for HELM's: the same name, else the one whose name differs only in ``model=``."""
+    if (runs / helm_folder).is_dir():
+        return runs / helm_folder
+
+    def without_model(name: str) -> str:
+        return ",".join(part for part in name.replace(":", ":,", 1).split(",") if not part.startswith("model="))
+
+    found = [p for p in runs.iterdir() if p.is_dir() and without_model(p.name) == without_model(helm_folder)] \
+        if runs.is_dir() else []
+    return found[0] if len(found) == 1 else None
+
+
+def test_the_reference_fixtures_are_complete() -> None:
+    """Every case of the manifest has helm-run's files; every fixture folder is in the manifest."""
+    folders = {case["fixture"] for case in MANIFEST}
+    assert folders == {p.name for p in REFERENCE.iterdir() if p.is_dir()}
+    for case in MANIFEST:
+        reference = RunFiles.load(REFERENCE / case["fixture"])
+        assert len(reference.instance_ids) == int(MAX_EVAL_INSTANCES), case
+        assert reference.stats and reference.per_instance, case
+        spec = json.loads((REFERENCE / case["fixture"] / "run_spec.json").read_text(encoding="utf-8"))
+        assert spec["name"] == case["helm_run"], case
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["fixture"]) for c in MANIFEST])
+def test_our_run_equals_helm_run(case: dict[str, object], our_runs: Callable[[bool], OurRuns]) -> None:
+    """The same ids in the same order, and every stat HELM writes, per instance and in total."""
+    ours = our_runs(bool(case.get("long")))
+    helm_run = str(case["helm_run"])
+    folder = our_folder(ours.runs, helm_run)
+    listed = sorted(p.name for p in ours.runs.iterdir()) if ours.runs.is_dir() else []
+    assert folder is not None, f"no run folder of ours for {helm_run!r}; ours: {listed}\n{ours.log}"
+    reference = RunFiles.load(REFERENCE / str(case["fixture"]), name=helm_run)
+    problems = compare_runs(reference, RunFiles.load(folder))
+    if problems:
+        pytest.fail(f"{case['entry']}: {len(problems)} difference(s) from helm-run:\n" + "\n".join(problems),
+                    pytrace=False)
