@@ -110,16 +110,17 @@ def test_option_tokens_fall_back_to_the_end_when_text_does_not_match() -> None:
     assert len(option_tokens(tokens, "é")) == 1
 
 
-def test_highest_total_logprob_wins() -> None:
+def test_highest_logprob_per_token_wins() -> None:
+    """HELM's score of an option is its log-probability per token, not its total."""
     instance = _instance(correct=1)
-    # Per-token, "red" is worse than "green apple" on average (-2.5 vs -1.5 per token); in total it is better.
+    # Per token, "green apple" (-1.5) beats "red" (-2.5), though its total (-3.0) is lower.
     states = [_scored(instance, 0, [-2.5]), _scored(instance, 1, [-1.0, -2.0]), _scored(instance, 2, [-4.0])]
     assert [option_logprob(s) for s in states] == [(-2.5, 1), (-3.0, 2), (-4.0, 1)]
-    assert predicted_index(states) == 0
+    assert predicted_index(states) == 1
     stats = {s.name.name: s for s in separate_stats(states)}
-    assert stats["exact_match"].sum == 0.0
-    assert stats["predicted_index"].sum == 0
-    expected = 1 / sum(math.exp(v + 2.5) for v in (-2.5, -3.0, -4.0))
+    assert stats["exact_match"].sum == 1.0
+    assert stats["predicted_index"].sum == 1
+    expected = 1 / sum(math.exp(v + 1.5) for v in (-2.5, -1.5, -4.0))
     assert stats["max_prob"].sum == pytest.approx(expected)
     assert all(s.name.split == "test" for s in stats.values())
 
@@ -130,7 +131,7 @@ def test_correct_prediction_and_ties_share_credit() -> None:
     stats = {s.name.name: s.sum for s in separate_stats(states)}
     assert stats["exact_match"] == 0.5  # two options tie at the top, one of them correct (as HELM)
     assert stats["predicted_index"] == 0  # the first of the tied options
-    assert stats["max_prob"] == pytest.approx(math.exp(-1) / (2 * math.exp(-1) + math.exp(-10)))
+    assert stats["max_prob"] == pytest.approx(math.exp(-1) / (2 * math.exp(-1) + math.exp(-5)))  # -5 per token
     # Order of the states does not matter.
     assert separate_stats(list(reversed(states)))[1].sum == 0.5
 
@@ -149,7 +150,7 @@ def test_missing_logprobs_name_the_deployment() -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_MMLU, reason="no MMLU data mirror")
 def test_real_model_scores_equal_a_direct_transformers_computation(tmp_path: Path) -> None:
-    """Three anatomy questions on SmolLM2: the prediction is the argmax of the per-option sums,
+    """Three anatomy questions on SmolLM2: the prediction is the best per-token option score (HELM),
     and each sum equals log-softmax over the model's logits computed here with transformers."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
@@ -176,7 +177,7 @@ def test_real_model_scores_equal_a_direct_transformers_computation(tmp_path: Pat
         by_instance.setdefault(state.instance.id, []).append(state)
     correct = 0.0
     for states in by_instance.values():
-        ours, direct = [], []
+        ours, direct, counts = [], [], []
         for state in states:
             assert state.reference_index is not None
             option = state.instance.references[state.reference_index].output
@@ -190,9 +191,10 @@ def test_real_model_scores_equal_a_direct_transformers_computation(tmp_path: Pat
             total, count = option_logprob(state)
             assert count == len(whole_ids) - len(context_ids)
             ours.append(total)
+            counts.append(count)
         assert ours == pytest.approx(direct, abs=1e-4)
         chosen = predicted_index(states)
-        assert chosen == max(range(len(direct)), key=direct.__getitem__)
+        assert chosen == max(range(len(direct)), key=lambda i: direct[i] / counts[i])  # HELM: per token
         correct += float(states[0].instance.references[chosen].is_correct)
     exact = next(s for s in result.stats if s.name.name == "exact_match" and s.name.split == "test")
     assert exact.count == 3 and exact.sum == correct

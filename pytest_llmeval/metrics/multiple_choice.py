@@ -66,6 +66,13 @@ def option_logprob(state: RequestState) -> tuple[float, int]:
     return sum(t.logprob for t in tokens), len(tokens)
 
 
+def option_score(state: RequestState) -> float:
+    """HELM's score of an option (``multiple_choice_separate_original``): its log-probability per
+    token, so long options are not ranked below short ones for their length alone."""
+    logprob, count = option_logprob(state)
+    return logprob / count
+
+
 def separate_stats(states: list[RequestState]) -> list[Stat]:
     """HELM's reference metrics for one instance: max_prob, exact_match, predicted_index.
 
@@ -75,7 +82,7 @@ def separate_stats(states: list[RequestState]) -> list[Stat]:
     ordered = sorted(states, key=lambda s: s.reference_index or 0)
     instance = ordered[0].instance
     split = instance.split
-    scores = [option_logprob(s)[0] for s in ordered]
+    scores = [option_score(s) for s in ordered]
     best = max(scores)
     tied = [i for i, score in enumerate(scores) if score >= best]
     correct = {i for i, r in enumerate(instance.references) if r.is_correct}
@@ -90,5 +97,5 @@ def separate_stats(states: list[RequestState]) -> list[Stat]:
 
 def predicted_index(states: list[RequestState]) -> int:
     """The index of the best-scoring option (the first one on a tie)."""
-    scores = [option_logprob(s)[0] for s in sorted(states, key=lambda s: s.reference_index or 0)]
+    scores = [option_score(s) for s in sorted(states, key=lambda s: s.reference_index or 0)]
     return scores.index(max(scores))
