@@ -79,17 +79,19 @@ def _stats(run: Path) -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def _option_score(state: dict[str, Any]) -> float:
-    """Sum of the echoed log-probabilities of the tokens that cover the option at the prompt's end."""
+    """HELM's option score: the echoed log-probabilities of the tokens that cover the option at the
+    prompt's end, per token."""
     option = state["instance"]["references"][state["reference_index"]]["output"]["text"]
     tokens = state["result"]["completions"][0]["tokens"]
     text = "".join(t["text"] for t in tokens)
     start = text.rindex(option)
-    total, offset = 0.0, 0
+    total, count, offset = 0.0, 0, 0
     for token in tokens:
         if offset + len(token["text"]) > start:
             total += token["logprob"]
+            count += 1
         offset += len(token["text"])
-    return total
+    return total / count
 
 
 def _check_separate(run: Path) -> dict[str, list[float]]:
