@@ -139,7 +139,7 @@ def test_an_entry_naming_such_a_deployment(pytester: pytest.Pytester) -> None:
     collected = pytester.runpytest("--collect-only", "-q", "--llmeval-local-path", str(HELM_CONFIG),
                                    "--llmeval-disable-cache")
     assert collected.ret == 0, collected.stdout.str()
-    collected.stdout.fnmatch_lines([f"eval_helm.yaml::mmlu:subject=anatomy[[]{CLAUDE}[]]"])
+    collected.stdout.fnmatch_lines([f"*eval_helm.yaml::mmlu:subject=anatomy[[]{CLAUDE}[]]"])
     result = pytester.runpytest("--llmeval-local-path", str(HELM_CONFIG), "--llmeval-disable-cache")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines([f"*mmlu:subject=anatomy[[]{CLAUDE}[]]: *{CLAUDE}*field client_spec.class_name: "
