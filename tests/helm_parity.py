@@ -43,8 +43,16 @@ def _split_rows(source: Path, train: Path, evaluated: Path) -> None:
     evaluated.write_text("".join(lines[HELDOUT_ROWS:]), encoding="utf-8")
 
 
+# Small files in each source's own format, for scenarios the shared mirror has no copy of
+# (``<scenario>/...`` in the mirror's layout); helm-run was given the same files.
+SOURCES = Path(__file__).parent / "data" / "helm_sources"
+
+
 def build_mirror(shared_data: Path, target: Path) -> Path:
-    """A data mirror in our layout: MMLU as it is, GSM8K and BoolQ split into train + evaluated."""
+    """A data mirror in our layout: MMLU as it is, GSM8K and BoolQ split into train + evaluated,
+    and the small source files of :data:`SOURCES`."""
+    if SOURCES.is_dir():
+        shutil.copytree(SOURCES, target, dirs_exist_ok=True)
     shutil.copytree(shared_data / "mmlu", target / "mmlu", dirs_exist_ok=True)
     _split_rows(shared_data / "gsm8k" / "test.jsonl", target / "gsm8k" / "train.jsonl",
                 target / "gsm8k" / "test.jsonl")

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from filelock import FileLock
@@ -30,9 +31,25 @@ from tests.helm_parity import RunFiles, build_mirror, compare_runs
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).parent / "data" / "helm_reference"
-MANIFEST = json.loads((REFERENCE / "runs.json").read_text(encoding="utf-8"))
 SHARED_DATA = REPO.parent / "shared" / "data"
-MAX_EVAL_INSTANCES = "10"
+MAX_EVAL_INSTANCES = 10
+
+
+def load_manifest() -> list[dict[str, Any]]:
+    """The cases: ``runs.json``'s, then each fixture folder's own ``case.json`` (its ``fixture``
+    is the folder). A case may set ``max_eval_instances`` (default 10) and ``long``."""
+    cases: list[dict[str, Any]] = json.loads((REFERENCE / "runs.json").read_text(encoding="utf-8"))
+    for path in sorted(REFERENCE.glob("*/case.json")):
+        cases.append({**json.loads(path.read_text(encoding="utf-8")), "fixture": path.parent.name})
+    return cases
+
+
+def group_of(case: dict[str, Any]) -> tuple[bool, int]:
+    """Cases run together in one plugin call when they share this: long or not, instance count."""
+    return bool(case.get("long")), int(case.get("max_eval_instances", MAX_EVAL_INSTANCES))
+
+
+MANIFEST = load_manifest()
 
 pytestmark = [
     pytest.mark.slow,
@@ -69,7 +86,7 @@ model_deployments:
 """
 
 
-def run_plugin(base: Path, mirror: Path, entries: list[str]) -> str:
+def run_plugin(base: Path, mirror: Path, entries: list[str], max_eval_instances: int) -> str:
     """The plugin as a user runs it: ``pytest`` over an eval file, in a process of its own."""
     base.mkdir(parents=True, exist_ok=True)
     (base / "prod_env").mkdir(exist_ok=True)
@@ -81,7 +98,7 @@ def run_plugin(base: Path, mirror: Path, entries: list[str]) -> str:
     env.pop("LLMEVAL_DATA_DIR", None)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(eval_file),
                "--rootdir", str(base), "-c", os.devnull,
-               "--llmeval-data-dir", str(mirror), "--llmeval-max-eval-instances", MAX_EVAL_INSTANCES,
+               "--llmeval-data-dir", str(mirror), "--llmeval-max-eval-instances", str(max_eval_instances),
                "--llmeval-output-path", str(base / "benchmark_output"), "--llmeval-suite", "parity",
                "--llmeval-local-path", str(base / "prod_env"), "--llmeval-disable-cache",
                "--llmeval-models", "helm/smollm2-135m-instruct"]
@@ -96,19 +113,20 @@ def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def our_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[bool], OurRuns]:
+def our_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[tuple[bool, int]], OurRuns]:
     """The plugin's runs of the manifest's entries, made on first use, once per session even
-    under xdist: the short ones together, the long ones (GSM8K) apart."""
+    under xdist: one call per group (:func:`group_of`), so the long ones (GSM8K) run apart."""
 
-    def runs(long: bool) -> OurRuns:
-        base = shared_folder(tmp_path_factory, "helm_parity_long" if long else "helm_parity")
+    def runs(group: tuple[bool, int]) -> OurRuns:
+        long, count = group
+        base = shared_folder(tmp_path_factory, f"helm_parity{'_long' if long else ''}_{count}")
         base.mkdir(parents=True, exist_ok=True)
         log = base / "pytest.log"
         with FileLock(str(base / ".lock")):
             if not log.is_file():
                 mirror = build_mirror(SHARED_DATA, base / "data")
-                entries = [case["entry"] for case in MANIFEST if bool(case.get("long")) == long]
-                log.write_text(run_plugin(base / "run", mirror, entries), encoding="utf-8")
+                entries = [case["entry"] for case in MANIFEST if group_of(case) == group]
+                log.write_text(run_plugin(base / "run", mirror, entries, count), encoding="utf-8")
         return OurRuns(base / "run" / "benchmark_output" / "runs" / "parity", log.read_text(encoding="utf-8"))
 
     return runs
@@ -120,16 +138,16 @@ def test_the_reference_fixtures_are_complete() -> None:
     assert folders == {p.name for p in REFERENCE.iterdir() if p.is_dir()}
     for case in MANIFEST:
         reference = RunFiles.load(REFERENCE / case["fixture"])
-        assert len(reference.instance_ids) == int(MAX_EVAL_INSTANCES), case
+        assert len(reference.instance_ids) == group_of(case)[1], case
         assert reference.stats and reference.per_instance, case
         spec = json.loads((REFERENCE / case["fixture"] / "run_spec.json").read_text(encoding="utf-8"))
         assert spec["name"] == case["helm_run"], case
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c["fixture"]) for c in MANIFEST])
-def test_our_run_equals_helm_run(case: dict[str, object], our_runs: Callable[[bool], OurRuns]) -> None:
+def test_our_run_equals_helm_run(case: dict[str, Any], our_runs: Callable[[tuple[bool, int]], OurRuns]) -> None:
     """The same ids in the same order, and every stat HELM writes, per instance and in total."""
-    ours = our_runs(bool(case.get("long")))
+    ours = our_runs(group_of(case))
     helm_run = str(case["helm_run"])
     folder = ours.runs / helm_run  # helm-run's folder name, to the letter
     listed = sorted(p.name for p in ours.runs.iterdir()) if ours.runs.is_dir() else []
