@@ -90,6 +90,8 @@ class RunFiles:
     instance_ids: list[str]
     stats: list[dict[str, Any]]
     per_instance: dict[tuple[str, int], list[dict[str, Any]]] = field(default_factory=dict)
+    # Each request's prompt, in the order of the request states: (instance id, trial, prompt).
+    prompts: list[tuple[str, int, str]] | None = None
 
     @classmethod
     def load(cls, folder: Path, name: str | None = None) -> RunFiles:
@@ -100,7 +102,22 @@ class RunFiles:
         for entry in json.loads((folder / "per_instance_stats.json").read_text(encoding="utf-8")):
             key = (str(entry["instance_id"]), int(entry.get("train_trial_index", 0)))
             per_instance.setdefault(key, []).extend(entry["stats"])
-        return cls(name or folder.name, evaluated_ids(folder), stats, per_instance)
+        return cls(name or folder.name, evaluated_ids(folder), stats, per_instance, request_prompts(folder))
+
+
+def request_prompts(folder: Path) -> list[tuple[str, int, str]] | None:
+    """The prompts sent: ``prompts.json`` if present, else ``scenario_state.json``'s; None when
+    the folder has neither (the older fixtures)."""
+    listed = folder / "prompts.json"
+    if listed.is_file():
+        rows = json.loads(listed.read_text(encoding="utf-8"))
+    elif (folder / "scenario_state.json").is_file():
+        state = json.loads((folder / "scenario_state.json").read_text(encoding="utf-8"))
+        rows = [[str(rs["instance"].get("id")), int(rs.get("train_trial_index", 0)), rs["request"]["prompt"]]
+                for rs in state["request_states"]]
+    else:
+        return None
+    return [(str(i), int(t), str(p)) for i, t, p in rows]
 
 
 def evaluated_ids(folder: Path) -> list[str]:
@@ -126,6 +143,9 @@ def save_reference(helm_run: Path, target: Path) -> None:
     for name in ("run_spec.json", "stats.json", "per_instance_stats.json"):
         shutil.copyfile(helm_run / name, target / name)
     (target / "instance_ids.json").write_text(json.dumps(evaluated_ids(helm_run)) + "\n", encoding="utf-8")
+    prompts = request_prompts(helm_run) or []
+    (target / "prompts.json").write_text(json.dumps([list(p) for p in prompts], indent=0, ensure_ascii=False)
+                                         + "\n", encoding="utf-8")
 
 
 # --- comparing ------------------------------------------------------------------------------
@@ -183,6 +203,38 @@ def compare_stats(helm: Iterable[Mapping[str, Any]], ours: Iterable[Mapping[str,
     return problems
 
 
+def compare_prompts(helm: list[tuple[str, int, str]] | None, ours: list[tuple[str, int, str]] | None) -> list[str]:
+    """Every request's prompt, byte for byte, matched by (instance id, trial, position among that
+    instance's requests); nothing to compare when the reference has no prompts."""
+    if helm is None:
+        return []
+    if ours is None:
+        return ["prompts: our run folder has no scenario_state.json"]
+
+    def keyed(rows: list[tuple[str, int, str]]) -> dict[tuple[str, int, int], str]:
+        seen: dict[tuple[str, int], int] = {}
+        out: dict[tuple[str, int, int], str] = {}
+        for instance, trial, prompt in rows:
+            n = seen.get((instance, trial), 0)
+            seen[(instance, trial)] = n + 1
+            out[(instance, trial, n)] = prompt
+        return out
+
+    theirs, mine = keyed(helm), keyed(ours)
+    problems: list[str] = []
+    for key, prompt in theirs.items():
+        where = f"prompt of {key[0]} (trial {key[1]}, request {key[2]})"
+        if key not in mine:
+            problems.append(f"{where}: missing")
+        elif mine[key] != prompt:
+            at = next((n for n, (a, b) in enumerate(zip(prompt, mine[key])) if a != b),
+                      min(len(prompt), len(mine[key])))
+            problems.append(f"{where}: differs at character {at}: HELM {prompt[max(0, at - 30):at + 40]!r}, "
+                            f"ours {mine[key][max(0, at - 30):at + 40]!r}")
+    problems += [f"prompt of {k[0]} (trial {k[1]}, request {k[2]}): extra" for k in mine if k not in theirs]
+    return problems
+
+
 def compare_runs(helm: RunFiles, ours: RunFiles) -> list[str]:
     """Every difference between two runs: run folder name, ids, stats.json, per-instance stats."""
     problems: list[str] = []
@@ -190,6 +242,7 @@ def compare_runs(helm: RunFiles, ours: RunFiles) -> list[str]:
         problems.append(f"run folder name: HELM {helm.name!r}, ours {ours.name!r}")
     if helm.instance_ids != ours.instance_ids:
         problems.append(f"evaluated instance ids: HELM {helm.instance_ids}, ours {ours.instance_ids}")
+    problems += compare_prompts(helm.prompts, ours.prompts)
     problems += compare_stats(helm.stats, ours.stats, "stats.json")
     for key, stats in helm.per_instance.items():
         where = f"per_instance_stats.json {key[0]} (trial {key[1]})"
