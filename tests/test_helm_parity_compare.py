@@ -92,3 +92,16 @@ def test_the_train_files_are_the_first_rows_of_the_evaluated_files(tmp_path: Pat
         assert (scenarios / helm_evaluated).read_bytes() == (mirror / evaluated).read_bytes()
     assert json.loads((tmp_path / "benchmark_output/scenarios/boolq/data/boolq_perturbed.jsonl").read_text()) == {
         "data": [{}]}
+
+
+def test_prompts_compared_byte_for_byte_per_instance_and_trial() -> None:
+    from tests.helm_parity import compare_prompts
+
+    helm = [("id1", 0, "Question: a\nAnswer:"), ("id1", 0, "second"), ("id2", 0, "Q2")]
+    assert compare_prompts(helm, list(helm)) == []
+    assert compare_prompts(None, []) == []
+    problems = compare_prompts(helm, [("id1", 0, "Question: b\nAnswer:"), ("id2", 0, "Q2"), ("id3", 0, "x")])
+    assert problems[0].startswith("prompt of id1 (trial 0, request 0): differs at character 10")
+    assert "prompt of id1 (trial 0, request 1): missing" in problems
+    assert "prompt of id3 (trial 0, request 0): extra" in problems
+    assert compare_prompts(helm, None) == ["prompts: our run folder has no scenario_state.json"]
