@@ -151,6 +151,8 @@ class RunItem(LLMEvalItem):
         self.keywords[model] = True
         for _, value in description.args:
             self.keywords[value] = True
+        # A conf entry's HELM groups select it too (``-k lite_demo``); -k reads the extra matches.
+        self.extra_keyword_matches.update(entry.groups or ())
         self.add_marker(pytest.mark.llmeval)
 
     def runtest(self) -> None:

@@ -232,3 +232,9 @@ def test_real_model_runs_a_helm_conf(pytester: pytest.Pytester) -> None:
         assert state["request"]["prompt"].startswith("Here are some input-output examples.")
         assert state["request"]["prompt"].endswith("It is critical to follow the format of the preceding outputs!\nA:")
         assert state["request"]["max_tokens"] == 12
+
+
+def test_an_entrys_groups_select_it_with_k(project: pytest.Pytester) -> None:
+    _write(project.path, DEMO)
+    result = project.runpytest("--collect-only", "-q", "-k", "demo_group", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines(["*mmlu:subject=anatomy,stop=hash?scripted/letters?", "*1/3 tests collected*"])
