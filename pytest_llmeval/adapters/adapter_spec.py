@@ -51,6 +51,9 @@ class AdapterSpec:
     multi_label: bool = False
     eval_splits: tuple[str, ...] | None = None
     output_mapping_pattern: str | None = None
+    # What follows the instructions in HELM's text: a newline in its common adapter specs, nothing in
+    # its machine-translation spec. Not one of HELM's fields (run_spec.json has it in ``instructions``).
+    instructions_end: str = "\n"
 
     @property
     def evaluated_splits(self) -> tuple[str, ...]:
@@ -71,8 +74,9 @@ class AdapterSpec:
         """HELM's ``asdict_without_nones`` of this spec. Our instructions leave out the newline
         HELM's adapter specs end them with (the prompt builder adds it), so it is added here."""
         data = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        del data["instructions_end"]
         if self.instructions:
-            data["instructions"] = self.instructions + "\n"
+            data["instructions"] = self.instructions + self.instructions_end
         for key in ("reference_prefix_characters", "stop_sequences", "eval_splits"):
             if key in data:
                 data[key] = list(data[key])

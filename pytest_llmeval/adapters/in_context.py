@@ -98,7 +98,7 @@ def make_prompt(spec: AdapterSpec, examples: list[Instance], instance: Instance,
                 reference_index: int | None = None, blocks: tuple[str, ...] | None = None) -> Prompt:
     """``blocks``: ``train_blocks(spec, examples)`` when the caller already has them."""
     return Prompt(
-        instructions_block=spec.instructions + "\n" if spec.instructions else "",
+        instructions_block=spec.instructions + spec.instructions_end if spec.instructions else "",
         train_blocks=train_blocks(spec, examples) if blocks is None else blocks,
         eval_block=example_block(spec, instance, include_output=reference_index is not None,
                                  reference_index=reference_index),
