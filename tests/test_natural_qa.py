@@ -171,3 +171,20 @@ def test_prompt_is_helms_passage_format(tmp_path: Path) -> None:
         "Passage:  It was written by Ann . \n\nQuestion: Who wrote it?\nAnswer: Ann\n\n"
         "Passage:  It was written by Bo and Cy . \n\nQuestion: Who drew it?\nAnswer:")
     assert [r.output for r in state.instance.references] == ["Bo", "Cy"]
+
+
+def test_f1_score_is_helms_to_the_last_bit() -> None:
+    """HELM's f1_score is NLTK's f_measure over the normalised word sets; 2pr/(p+r) differs in
+    the last bit for about a fifth of pairs, so the same formula is used."""
+    from nltk.metrics.scores import f_measure
+
+    from pytest_llmeval.metrics.basic import normalize_text
+    from pytest_llmeval.metrics.generation import f1_score
+
+    words = ["a", "the", "Burj", "Khalifa", "1896", "April", "15", "ten", "countries", "Sir", "Arthur", "Conan",
+             "Doyle"]
+    rng = random.Random(1)
+    for _ in range(2000):
+        gold, pred = (" ".join(rng.choice(words) for _ in range(rng.randint(0, 8))) for _ in range(2))
+        helm = f_measure(set(normalize_text(gold).split()), set(normalize_text(pred).split()))
+        assert f1_score(gold, pred) == (0.0 if helm is None else helm), (gold, pred)
