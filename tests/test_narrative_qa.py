@@ -137,3 +137,14 @@ def test_prompt_is_helms_passage_format(tmp_path: Path) -> None:
     [state] = adapt(spec.adapter_spec, scenario(locator).get_instances())
     assert state.request.prompt == (
         "Passage: Ann rows.\nQuestion: Who rows?\nAnswer: Ann\n\nPassage: Bo sails.\nQuestion: Who sails?\nAnswer:")
+
+
+def test_a_long_prompt_is_not_padded_into_a_batch_of_short_ones() -> None:
+    """NarrativeQA's long summaries: on CPU a batch's attention scores are bounded, so the
+    7,800-token prompt runs alone instead of padding four short ones to its width."""
+    from pytest_llmeval.clients.hf_planning import batches
+
+    encoded = [[0] * n for n in (1200, 1250, 1300, 1350, 7800)]
+    assert batches(list(range(5)), encoded, 8, 1.0, prefix_len=300) == [[0, 1, 2, 3, 4]]
+    assert batches(list(range(5)), encoded, 8, 1.0, prefix_len=300, max_cells=30_000_000) == [[0, 1, 2, 3], [4]]
+    assert batches([4], encoded, 8, 1.0, prefix_len=300, max_cells=1) == [[4]]  # one row always runs
