@@ -30,9 +30,11 @@ def single_pass(request: Request) -> bool:
 
 
 def batches(indices: list[int], encoded: list[list[int]], batch_size: int, max_padding_ratio: float,
-            prefix_len: int = 0) -> list[list[int]]:
+            prefix_len: int = 0, max_cells: int | None = None) -> list[list[int]]:
     """Length-sorted batches of at most ``batch_size`` whose padding (of the part after the
-    shared prefix) stays under ``max_padding_ratio``."""
+    shared prefix) stays under ``max_padding_ratio``. ``max_cells`` bounds a batch's attention
+    scores per head in its first forward pass (rows x width x (prefix + width)); a single row
+    may exceed it."""
     result: list[list[int]] = []
     current: list[int] = []
     for i in indices:
@@ -40,7 +42,8 @@ def batches(indices: list[int], encoded: list[list[int]], batch_size: int, max_p
             shortest = len(encoded[current[0]]) - prefix_len
             longest = len(encoded[i]) - prefix_len
             too_padded = longest > 0 and (longest - shortest) / longest > max_padding_ratio
-            if len(current) >= batch_size or too_padded:
+            too_big = max_cells is not None and (len(current) + 1) * longest * (prefix_len + longest) > max_cells
+            if len(current) >= batch_size or too_padded or too_big:
                 result.append(current)
                 current = []
         current.append(i)

@@ -25,6 +25,8 @@ from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult
 
 _DTYPES = ("float32", "float16", "bfloat16")
+# The most memory one CPU batch's attention scores may take in a forward pass (see _max_cells).
+CPU_ATTENTION_BYTES = 2 * 1024**3
 
 
 class HuggingFaceClient(TorchDecoding, ClientBase):
@@ -236,7 +238,16 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
         """Length-sorted batches whose padding stays under ``max_padding_ratio`` (the client's,
         unless given)."""
         ratio = self.max_padding_ratio if max_padding_ratio is None else max_padding_ratio
-        return hf_planning.batches(indices, encoded, self.batch_size, ratio, prefix_len)
+        return hf_planning.batches(indices, encoded, self.batch_size, ratio, prefix_len, self._max_cells())
+
+    def _max_cells(self) -> int | None:
+        """On CPU a batch's first forward pass holds its attention scores and their softmax in
+        full; this keeps them within :data:`CPU_ATTENTION_BYTES`, so a long prompt is not padded
+        into a batch of short ones (accelerators run fused kernels: no bound)."""
+        if not self._device().startswith("cpu"):
+            return None
+        heads = int(getattr(getattr(self.model, "config", None), "num_attention_heads", 0) or 32)
+        return CPU_ATTENTION_BYTES // (heads * 4 * 2)
 
 
 def _quantization_config(spec: str | dict[str, Any]) -> Any:

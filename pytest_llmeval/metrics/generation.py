@@ -23,7 +23,8 @@ def f1_score(gold: str, pred: str) -> float:
         return 0.0
     precision = common / len(pred_words)
     recall = common / len(gold_words)
-    return 2 * precision * recall / (precision + recall)
+    # NLTK's f_measure (alpha 0.5), which HELM calls: the same value as 2pr/(p+r) to the last bit.
+    return 1.0 / (0.5 / precision + 0.5 / recall)
 
 
 def exact_match_indicator(gold: str, pred: str, indicator: str = " ") -> float:
