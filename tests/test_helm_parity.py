@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-from tests.helm_parity import RunFiles, build_mirror, compare_runs
+from tests.helm_parity import RunFiles, build_mirror, compare_runs, place_for_helm
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).parent / "data" / "helm_reference"
@@ -45,15 +45,17 @@ def load_manifest() -> list[dict[str, Any]]:
     return cases
 
 
-Group = tuple[bool, int, str, tuple[str, ...]]
+Group = tuple[bool, int, str, tuple[str, ...], tuple[tuple[str, Any], ...]]
 
 
 def group_of(case: dict[str, Any]) -> Group:
     """Cases run together in one plugin call when they share this: long or not, instance count,
-    what they need installed (``needs``: ``crfm-helm`` for scenarios run through HELM's own code)
-    and the built-in scenarios they send through crfm-helm instead (``force_bridge``)."""
+    what they need installed (``needs``: ``crfm-helm`` for scenarios run through HELM's own code),
+    the built-in scenarios they send through crfm-helm instead (``force_bridge``) and extra
+    ``client_spec.args`` of the deployment (``client_args``)."""
     return (bool(case.get("long")), int(case.get("max_eval_instances", MAX_EVAL_INSTANCES)),
-            str(case.get("needs", "")), tuple(case.get("force_bridge", ())))
+            str(case.get("needs", "")), tuple(case.get("force_bridge", ())),
+            tuple(sorted(case.get("client_args", {}).items())))
 
 
 def has_helm() -> bool:
@@ -101,12 +103,14 @@ model_deployments:
 
 
 def run_plugin(base: Path, mirror: Path, entries: list[str], max_eval_instances: int,
-               force_bridge: tuple[str, ...] = ()) -> str:
+               force_bridge: tuple[str, ...] = (), client_args: tuple[tuple[str, Any], ...] = ()) -> str:
     """The plugin as a user runs it: ``pytest`` over an eval file, in a process of its own
-    (``force_bridge``: built-in scenarios it runs through crfm-helm's code instead)."""
+    (``force_bridge``: built-in scenarios it runs through crfm-helm's code instead;
+    ``client_args``: added to the deployment's ``client_spec.args``)."""
     base.mkdir(parents=True, exist_ok=True)
     (base / "prod_env").mkdir(exist_ok=True)
-    (base / "prod_env" / "model_deployments.yaml").write_text(HELM_DEPLOYMENT, encoding="utf-8")
+    deployment = HELM_DEPLOYMENT + "".join(f"        {k}: {json.dumps(v)}\n" for k, v in client_args)
+    (base / "prod_env" / "model_deployments.yaml").write_text(deployment, encoding="utf-8")
     eval_file = base / "eval_parity.yaml"
     eval_file.write_text("entries:\n" + "".join(f"  - {json.dumps(e)}\n" for e in entries), encoding="utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1",
@@ -135,16 +139,18 @@ def our_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Group], OurR
     under xdist: one call per group (:func:`group_of`), so the long ones (GSM8K) run apart."""
 
     def runs(group: Group) -> OurRuns:
-        long, count, needs, force = group
-        label = "".join(f"_{part}" for part in (needs, *force) if part)
+        long, count, needs, force, client_args = group
+        label = "".join(f"_{part}" for part in (needs, *force, *(f"{k}{v}" for k, v in client_args)) if part)
         base = shared_folder(tmp_path_factory, f"helm_parity{'_long' if long else ''}_{count}{label}")
         base.mkdir(parents=True, exist_ok=True)
         log = base / "pytest.log"
         with FileLock(str(base / ".lock")):
             if not log.is_file():
                 mirror = build_mirror(SHARED_DATA, base / "data")
+                if force:  # built-in scenarios run through crfm-helm read HELM's layout in the mirror
+                    place_for_helm(mirror, mirror / "helm")
                 entries = [case["entry"] for case in MANIFEST if group_of(case) == group]
-                log.write_text(run_plugin(base / "run", mirror, entries, count, force), encoding="utf-8")
+                log.write_text(run_plugin(base / "run", mirror, entries, count, force, client_args), encoding="utf-8")
         return OurRuns(base / "run" / "benchmark_output" / "runs" / "parity", log.read_text(encoding="utf-8"))
 
     return runs

@@ -42,7 +42,7 @@ from pytest_llmeval.adapters.adapter_spec import (
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
 from pytest_llmeval.perturbations.description import PerturbationDescription
 from pytest_llmeval.scenarios.data import DataLocator
-from pytest_llmeval.scenarios.helm_names import HELM_RUN_SPEC_NAMES
+from pytest_llmeval.scenarios.helm_names import HELM_RUN_SPEC_NAMES, MODULE_OF
 from pytest_llmeval.scenarios.scenario import Instance, Reference, Scenario, with_ids
 
 if TYPE_CHECKING:
@@ -71,15 +71,23 @@ def forced() -> frozenset[str]:
 
 
 def helm_function(name: str) -> Any:
-    """HELM's run-spec function of that name (its registry fills on first use, about a second),
-    or None when HELM has none; without crfm-helm a name HELM has is one clear error."""
+    """HELM's run-spec function of that name, or None when HELM has none; without crfm-helm a
+    name HELM has is one clear error. The one module known to define it is imported first;
+    HELM's full discovery (every run-spec module, a second or more) only for other names."""
     if not helm_installed():
         if name in HELM_RUN_SPEC_NAMES:
             raise ConfigError(f"scenario {name!r} is HELM's and not built in: {NEEDS_HELM}")
         return None
-    from helm.benchmark.run_spec import get_run_spec_function
+    import contextlib
+    import importlib
 
-    return get_run_spec_function(name)
+    from helm.benchmark import run_spec
+
+    module = MODULE_OF.get(name)
+    if module is not None:
+        with contextlib.suppress(ImportError):  # a crfm-helm that moved it: the full discovery finds it
+            importlib.import_module(f"helm.benchmark.run_specs.{module}")
+    return run_spec._REGISTERED_RUN_SPEC_FUNCTIONS.get(name) or run_spec.get_run_spec_function(name)
 
 
 def data_root(locator: DataLocator | None, scenario: str) -> Path:
@@ -318,6 +326,9 @@ class HelmScenario(Scenario):
         except OSError as exc:  # HELM's download failed (offline, say)
             raise DataNotFoundError(f"HELM's {self.name} scenario could not read or download its data into "
                                     f"{folder}: {exc}") from None
+        except (ValueError, KeyError, IndexError, TypeError) as exc:  # a file HELM's reader cannot parse
+            raise ConfigError(f"HELM's {self.name} scenario could not read its data: {type(exc).__name__}: {exc}",
+                              file=folder) from None
         return with_ids([from_helm_instance(i) for i in instances])
 
     def to_json(self) -> dict[str, Any]:
