@@ -11,6 +11,10 @@ process (model load included), median of several runs:
   helm-run   crfm-helm's own command on the same data and weights (HELM's HuggingFaceClient,
              one request at a time), given a ``prod_env`` this script writes
 
+It also times, in a fresh process each, what differs between the first two: importing, the run
+spec, the instances and the prompts (no model), so the bridge's own cost shows apart from the
+model's time, which machine load makes noisy.
+
 Needs crfm-helm (the bridge's environment, see ``.ci/helm-bridge``) and the shared data mirror.
 
     python benchmarks/helm_bridge_throughput.py [--repeats 3] [--instances 20] [--helm-run PATH]
@@ -82,6 +86,33 @@ def plugin_seconds(folder: Path, mirror: Path, instances: int, bridge: bool) -> 
     return seconds
 
 
+PREPARE = """
+import os, sys, time
+started = time.perf_counter()
+from pytest_llmeval.adapters import adapt
+from pytest_llmeval.runspec import Description, build_run_spec
+from pytest_llmeval.scenarios import DataLocator
+locator = DataLocator.from_settings(sys.argv[1])
+spec = build_run_spec(Description.parse(sys.argv[2]), sys.argv[3], "HuggingFaceTB/SmolLM2-135M-Instruct",
+                      locator=locator)
+instances = spec.build_scenario(locator).get_instances()
+states = adapt(spec.adapter_spec, instances)
+print(time.perf_counter() - started, len(states))
+"""
+
+
+def prepare_seconds(mirror: Path, bridge: bool) -> float:
+    """Imports, run spec, instances and every prompt of the entry, in a fresh process."""
+    env = environment(mirror)
+    env["LLMEVAL_HELM_SCENARIOS"] = "mmlu" if bridge else ""
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run([sys.executable, "-c", PREPARE, str(mirror), ENTRY, BUNDLED], capture_output=True,
+                          text=True, env=env, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"preparing failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.split()[0])
+
+
 def helm_run_seconds(folder: Path, mirror: Path, instances: int, helm_run: str) -> float:
     work = folder / "helm"
     shutil.copytree(prod_env(folder / "prod_env_src"), work / "prod_env", dirs_exist_ok=True)
@@ -108,6 +139,10 @@ def main() -> None:
     times: dict[str, list[float]] = {"built in": [], "bridge": [], "helm-run": []}
     with tempfile.TemporaryDirectory() as tmp:
         mirror = helm_mirror(Path(tmp) / "mirror")
+        prepare = {way: statistics.median(prepare_seconds(mirror, way == "bridge") for _ in range(max(3, args.repeats)))
+                   for way in ("built in", "bridge")}
+        print(f"imports, run spec, instances, prompts: built in {prepare['built in']:.2f} s, "
+              f"bridge {prepare['bridge']:.2f} s", flush=True)
         for n in range(args.repeats):
             for way in times:
                 folder = Path(tmp) / f"{way.replace(' ', '_')}_{n}"
