@@ -100,7 +100,13 @@ def build_requests(run_spec: RunSpec, scenario: Scenario, max_eval_instances: in
         before = len(instances)
         instances = augment(instances, run_spec.perturbations, spec.evaluated_splits)
         log.info("%s: %d perturbed copies added", run_spec.name, len(instances) - before)
-    states = adapt(spec, instances, window)
+    bridge = run_spec.helm_bridge
+    if bridge is not None and bridge.adapter_spec is not None:  # a method only HELM's adapter has
+        from pytest_llmeval.adapters.helm_adapter import helm_adapt
+
+        states = helm_adapt(run_spec, bridge, instances, window)
+    else:
+        states = adapt(spec, instances, window)
     if window is not None:
         window.prime([s.request.prompt for s in states])  # HELM's num_prompt_tokens, counted in bulk
     log.info("%s: %d requests", run_spec.name, len(states))
@@ -131,21 +137,30 @@ def score(result: RunResult, window: ContextWindow | None) -> None:
     The instances get their stats only once all are computed: a metric that raises leaves none.
     """
     run_spec = result.run_spec
+    bridge = run_spec.helm_bridge
+    ours = bridge is None or bridge.basic  # HELM's basic metrics, computed here
     per_instance = [
-        instance_stats(i.states, run_spec, window) if all(s.result and s.result.success for s in i.states) else []
-        for i in result.instances
+        instance_stats(i.states, run_spec, window) if ours and all(s.result and s.result.success for s in i.states)
+        else [] for i in result.instances
     ]
-    for instance, stats in zip(result.instances, per_instance):
-        instance.stats = stats
+    helm_scores = None
+    if bridge is not None and bridge.helm_metric_specs and not result.failures:  # HELM's own classes, the rest
+        from pytest_llmeval.metrics.helm_metrics import evaluate_helm_metrics
+
+        helm_scores = evaluate_helm_metrics(result, bridge, bridge.metric_service(window))
     trials = run_spec.adapter_spec.num_train_trials
     aggregates = aggregate_trials(
-        [(i.head.instance, i.head.train_trial_index, i.stats) for i in result.instances], trials,
-        derive=run_spec.adapter_spec.method != ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL,
+        [(i.head.instance, i.head.train_trial_index, stats) for i, stats in zip(result.instances, per_instance)],
+        trials, derive=run_spec.adapter_spec.method != ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL,
         pooled_worst_case=bool(run_spec.perturbations))
-    result.stats = aggregates.pooled
-    result.helm_stats = aggregates.helm + instances_per_split(
-        ((i.head.instance, i.head.train_trial_index) for i in result.instances), trials) + bias_stats(
-        bias_metrics(run_spec.helm_metric_specs or []), result.states, trials)
+    for instance, stats in zip(result.instances, per_instance):  # HELM's aggregated its own: after ours
+        instance.stats = stats + helm_scores.for_instance(instance.head) if helm_scores else stats
+    per_split = instances_per_split(((i.head.instance, i.head.train_trial_index) for i in result.instances), trials) \
+        if bridge is None or bridge.per_split else []
+    result.stats = aggregates.pooled + (helm_scores.aggregated if helm_scores else [])
+    result.helm_stats = aggregates.helm + per_split + bias_stats(
+        bias_metrics(run_spec.helm_metric_specs or []), result.states, trials) + (
+        helm_scores.aggregated if helm_scores else [])
 
 
 def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path: Path, suite: str,

@@ -33,6 +33,7 @@ from pytest_llmeval.scenarios.scenario import Scenario
 
 if TYPE_CHECKING:
     from pytest_llmeval.extensions import Matcher, Registries
+    from pytest_llmeval.scenarios.helm_scenarios import HelmBridge
 
 # What the decorators below attach to a function, for the session to pick up (nothing global).
 RUN_SPEC_MARK = "__llmeval_run_spec__"
@@ -100,6 +101,9 @@ class RunSpec:
     # so helm-run can re-run the file); None: our own class and metrics are named.
     helm_scenario_spec: dict[str, Any] | None = None
     helm_metric_specs: list[dict[str, Any]] | None = None
+    # Set when crfm-helm's own code builds the scenario (scenarios.helm_scenarios): what the
+    # adapter and metric steps need of HELM's run spec.
+    helm_bridge: HelmBridge | None = None
 
     def build_scenario(self, locator: DataLocator) -> Scenario:
         return self.scenario_class(**self.scenario_args, **self.scenario_context,  # type: ignore[call-arg]
@@ -224,14 +228,22 @@ def run_name(base: str, description: Description, model: str, deployment: str,
 
 def build_run_spec(description: Description, deployment: str, model: str,
                    registries: Registries | None = None, *, groups: Sequence[str] | None = None,
-                   model_tags: Collection[str] = (), default_deployment: str | None = None) -> RunSpec:
+                   model_tags: Collection[str] = (), default_deployment: str | None = None,
+                   locator: DataLocator | None = None) -> RunSpec:
     """The RunSpec for a description on one model deployment, from the session's ``registries``
     (default: a fresh set of the built-ins): the scenario's run-spec function, then HELM's run
     expanders (``model_tags``: the model's metadata tags, which some consult), then the run
     entry's ``groups`` after the scenario's, as helm-run adds them. ``default_deployment`` is the
-    model's default deployment (HELM's rule); a run on another one says which in its name."""
+    model's default deployment (HELM's rule); a run on another one says which in its name.
+
+    A scenario no registry has is HELM's when crfm-helm has a run spec of that name: crfm-helm's
+    own code builds it (:mod:`pytest_llmeval.scenarios.helm_scenarios`), its data under ``locator``."""
+    from pytest_llmeval.scenarios import helm_scenarios
+
     registries = registries if registries is not None else _builtins()
     function = registries.scenarios.get(description.scenario)
+    if function is None or description.scenario in helm_scenarios.forced():
+        function = helm_scenarios.helm_run_spec_function(description.scenario, locator)
     if function is None:
         known = ", ".join(sorted(registries.scenarios))
         raise ConfigError(f"unknown scenario {description.scenario!r} in {description}; known: {known}")
@@ -243,7 +255,8 @@ def build_run_spec(description: Description, deployment: str, model: str,
     spec.matchers = registries.matchers(spec.metrics, description)
     spec.adapter_spec = spec.adapter_spec.replace(model_deployment=deployment, model=model)
     spec = apply_run_expanders(spec, description, model_tags)
-    unsupported = spec.adapter_spec.unsupported()
+    unsupported = spec.adapter_spec.unsupported() if spec.helm_bridge is None or spec.helm_bridge.adapter_spec is None \
+        else []  # HELM's adapter applies every field
     if unsupported:
         raise ConfigError(f"{description}: the adapter option(s) {', '.join(unsupported)} are not supported",
                           field=unsupported[0])

@@ -188,7 +188,12 @@ class LLMEvalSession:
         model = handle.deployment.model_name
         run_spec = build_run_spec(description, deployment, model, self.registries, groups=groups,
                                   model_tags=self.registry.model_metadata(model).tags,
-                                  default_deployment=self.registry.default_deployment(model))
+                                  default_deployment=self.registry.default_deployment(model), locator=self.locator)
+        if run_spec.helm_bridge is not None:  # crfm-helm's window services look the deployment up
+            config = self.registry.tokenizers.get(handle.deployment.tokenizer_name or "")
+            run_spec.helm_bridge.deployment = handle.deployment
+            run_spec.helm_bridge.special_tokens = (config.end_of_text_token, config.prefix_token) if config else (
+                None, None)
         return execute(run_spec, handle.client, self.locator, self.settings.output_path, self.settings.suite,
                        max_eval_instances, progress, window=self.context_window(deployment))
 

@@ -15,6 +15,7 @@ is selected.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -27,7 +28,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-from tests.helm_parity import RunFiles, build_mirror, compare_runs
+from tests.helm_parity import RunFiles, build_mirror, compare_runs, place_for_helm
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).parent / "data" / "helm_reference"
@@ -44,9 +45,24 @@ def load_manifest() -> list[dict[str, Any]]:
     return cases
 
 
-def group_of(case: dict[str, Any]) -> tuple[bool, int]:
-    """Cases run together in one plugin call when they share this: long or not, instance count."""
-    return bool(case.get("long")), int(case.get("max_eval_instances", MAX_EVAL_INSTANCES))
+Group = tuple[bool, int, str, tuple[str, ...], tuple[tuple[str, Any], ...]]
+
+
+def group_of(case: dict[str, Any]) -> Group:
+    """Cases run together in one plugin call when they share this: long or not, instance count,
+    what they need installed (``needs``: ``crfm-helm`` for scenarios run through HELM's own code),
+    the built-in scenarios they send through crfm-helm instead (``force_bridge``) and extra
+    ``client_spec.args`` of the deployment (``client_args``)."""
+    return (bool(case.get("long")), int(case.get("max_eval_instances", MAX_EVAL_INSTANCES)),
+            str(case.get("needs", "")), tuple(case.get("force_bridge", ())),
+            tuple(sorted(case.get("client_args", {}).items())))
+
+
+def has_helm() -> bool:
+    try:
+        return importlib.util.find_spec("helm.benchmark.run_spec") is not None
+    except ImportError:
+        return False
 
 
 MANIFEST = load_manifest()
@@ -86,16 +102,21 @@ model_deployments:
 """
 
 
-def run_plugin(base: Path, mirror: Path, entries: list[str], max_eval_instances: int) -> str:
-    """The plugin as a user runs it: ``pytest`` over an eval file, in a process of its own."""
+def run_plugin(base: Path, mirror: Path, entries: list[str], max_eval_instances: int,
+               force_bridge: tuple[str, ...] = (), client_args: tuple[tuple[str, Any], ...] = ()) -> str:
+    """The plugin as a user runs it: ``pytest`` over an eval file, in a process of its own
+    (``force_bridge``: built-in scenarios it runs through crfm-helm's code instead;
+    ``client_args``: added to the deployment's ``client_spec.args``)."""
     base.mkdir(parents=True, exist_ok=True)
     (base / "prod_env").mkdir(exist_ok=True)
-    (base / "prod_env" / "model_deployments.yaml").write_text(HELM_DEPLOYMENT, encoding="utf-8")
+    deployment = HELM_DEPLOYMENT + "".join(f"        {k}: {json.dumps(v)}\n" for k, v in client_args)
+    (base / "prod_env" / "model_deployments.yaml").write_text(deployment, encoding="utf-8")
     eval_file = base / "eval_parity.yaml"
     eval_file.write_text("entries:\n" + "".join(f"  - {json.dumps(e)}\n" for e in entries), encoding="utf-8")
     env = {**os.environ, "HF_HUB_OFFLINE": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     env.pop("LLMEVAL_DATA_DIR", None)
+    env["LLMEVAL_HELM_SCENARIOS"] = ",".join(force_bridge)
     command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", str(eval_file),
                "--rootdir", str(base), "-c", os.devnull,
                "--llmeval-data-dir", str(mirror), "--llmeval-max-eval-instances", str(max_eval_instances),
@@ -113,20 +134,23 @@ def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
 
 
 @pytest.fixture(scope="session")
-def our_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[tuple[bool, int]], OurRuns]:
+def our_runs(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Group], OurRuns]:
     """The plugin's runs of the manifest's entries, made on first use, once per session even
     under xdist: one call per group (:func:`group_of`), so the long ones (GSM8K) run apart."""
 
-    def runs(group: tuple[bool, int]) -> OurRuns:
-        long, count = group
-        base = shared_folder(tmp_path_factory, f"helm_parity{'_long' if long else ''}_{count}")
+    def runs(group: Group) -> OurRuns:
+        long, count, needs, force, client_args = group
+        label = "".join(f"_{part}" for part in (needs, *force, *(f"{k}{v}" for k, v in client_args)) if part)
+        base = shared_folder(tmp_path_factory, f"helm_parity{'_long' if long else ''}_{count}{label}")
         base.mkdir(parents=True, exist_ok=True)
         log = base / "pytest.log"
         with FileLock(str(base / ".lock")):
             if not log.is_file():
                 mirror = build_mirror(SHARED_DATA, base / "data")
+                if force:  # built-in scenarios run through crfm-helm read HELM's layout in the mirror
+                    place_for_helm(mirror, mirror / "helm")
                 entries = [case["entry"] for case in MANIFEST if group_of(case) == group]
-                log.write_text(run_plugin(base / "run", mirror, entries, count), encoding="utf-8")
+                log.write_text(run_plugin(base / "run", mirror, entries, count, force, client_args), encoding="utf-8")
         return OurRuns(base / "run" / "benchmark_output" / "runs" / "parity", log.read_text(encoding="utf-8"))
 
     return runs
@@ -145,8 +169,10 @@ def test_the_reference_fixtures_are_complete() -> None:
 
 
 @pytest.mark.parametrize("case", [pytest.param(c, id=c["fixture"]) for c in MANIFEST])
-def test_our_run_equals_helm_run(case: dict[str, Any], our_runs: Callable[[tuple[bool, int]], OurRuns]) -> None:
+def test_our_run_equals_helm_run(case: dict[str, Any], our_runs: Callable[[Group], OurRuns]) -> None:
     """The same ids in the same order, and every stat HELM writes, per instance and in total."""
+    if case.get("needs") == "crfm-helm" and not has_helm():
+        pytest.skip("runs through crfm-helm's own code: needs crfm-helm (.ci/helm-bridge has an environment)")
     ours = our_runs(group_of(case))
     helm_run = str(case["helm_run"])
     folder = ours.runs / helm_run  # helm-run's folder name, to the letter
