@@ -105,6 +105,28 @@ class RunSpec:
     # adapter and metric steps need of HELM's run spec.
     helm_bridge: HelmBridge | None = None
 
+    # Adapter texts only the scenario's data can give (LegalBench's instructions come from a
+    # file it downloads): the run-spec function writes placeholders, and fill_late_texts puts the
+    # texts in at run time, after the run expanders, so collection never reads data.
+    late_texts: Callable[[DataLocator], Mapping[str, str]] | None = None
+
+    def fill_late_texts(self, locator: DataLocator) -> None:
+        """Replace each placeholder :attr:`late_texts` names in every text field of the adapter
+        spec (where the run expanders may have copied it) by its text; once."""
+        if self.late_texts is None:
+            return
+        texts = self.late_texts(locator)
+        changes: dict[str, str] = {}
+        for name, value in vars(self.adapter_spec).items():
+            if isinstance(value, str):
+                filled = value
+                for placeholder, text in texts.items():
+                    filled = filled.replace(placeholder, text)
+                if filled != value:
+                    changes[name] = filled
+        self.adapter_spec = self.adapter_spec.replace(**changes)
+        self.late_texts = None
+
     def build_scenario(self, locator: DataLocator) -> Scenario:
         return self.scenario_class(**self.scenario_args, **self.scenario_context,  # type: ignore[call-arg]
                                    locator=locator)
