@@ -11,12 +11,13 @@ from pytest_llmeval.metrics import MATCHERS
 from pytest_llmeval.runspec import RUN_SPEC_MARK, VALUE_EXPANDER_MARK
 from pytest_llmeval.scenarios.boolq import boolq_spec
 from pytest_llmeval.scenarios.gsm import gsm_spec
+from pytest_llmeval.scenarios.math import math_spec
 from pytest_llmeval.scenarios.registration import joint_choice_adapter, question_answer_adapter
 from pytest_llmeval.scenarios.specs import mmlu_spec, mmlu_subjects
 from pytest_llmeval.scenarios.synthetic_reasoning import synthetic_reasoning_spec
 
 # Each function carries its name from its @run_spec_function / @value_expander decorator.
-BUILTIN_RUN_SPECS = (mmlu_spec, boolq_spec, gsm_spec, synthetic_reasoning_spec)
+BUILTIN_RUN_SPECS = (mmlu_spec, boolq_spec, gsm_spec, synthetic_reasoning_spec, math_spec)
 BUILTIN_EXPANDERS = (mmlu_subjects,)
 USER_SCENARIO_ADAPTERS = ((ADAPT_GENERATION, question_answer_adapter),
                           (ADAPT_MULTIPLE_CHOICE_JOINT, joint_choice_adapter))
