@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, AdapterSpec
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.metrics.math_equiv import boxed_answer
+from pytest_llmeval.pcg64 import permutation
 from pytest_llmeval.runspec import Description, RunSpec, helm_basic_metric_specs, run_spec_function
 from pytest_llmeval.scenarios.data import DataArchive, DataLocator
 from pytest_llmeval.scenarios.scenario import (
@@ -108,10 +107,11 @@ def helm_order(problems: list[Problem]) -> list[Problem]:
     """HELM's ``Dataset.sort("problem").shuffle(seed=42)``, without ``datasets``.
 
     ``sort`` is Arrow's stable sort of the UTF-8 strings (byte order is code-point order, as
-    Python compares ``str``); ``shuffle(seed)`` selects ``np.random.default_rng(seed).permutation(n)``.
+    Python compares ``str``); ``shuffle(seed)`` selects ``np.random.default_rng(seed).permutation(n)``,
+    drawn here by :mod:`pytest_llmeval.pcg64`.
     """
     ordered = sorted(problems, key=lambda p: p.problem)
-    return [ordered[i] for i in np.random.default_rng(SHUFFLE_SEED).permutation(len(ordered))]
+    return [ordered[i] for i in permutation(len(ordered), SHUFFLE_SEED)]
 
 
 @dataclass
