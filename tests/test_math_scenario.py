@@ -3,6 +3,7 @@ chain of thought, HELM's official examples, bad files, missing data, the run spe
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import tarfile
@@ -13,6 +14,7 @@ import pytest
 from pytest_llmeval.adapters.in_context import adapt
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
 from pytest_llmeval.http_session import RetryPolicy
+from pytest_llmeval.pipeline import downsample
 from pytest_llmeval.runspec import Description, build_run_spec
 from pytest_llmeval.scenarios import math as math_scenario
 from pytest_llmeval.scenarios.data import DataArchive, DataLocator
@@ -231,3 +233,23 @@ def test_prompt_is_helms_problem_and_answer_blocks() -> None:
     assert "Problem: How many zeros are at the end of the product 25 $\\times$ 240?\nAnswer: $3$\n###\n" in prompt
     assert prompt.endswith(f"###\nProblem: {state.instance.input}\nAnswer: $")
     assert (state.request.max_tokens, state.request.stop_sequences) == (20, ("$",))
+
+
+# helm-run --dry-run of HELM Lite's entry on an instruction-following model, over the files above
+# with --max-eval-instances 5: each request's instance and the SHA-256 of its prompt (first 16 digits).
+LITE_ENTRY = ("math:model=org/m,subject=algebra,level=1,use_chain_of_thought=True,"
+              "follow_format_instructions=instruct")
+LITE_PROMPTS = [("id16", "78f7b09726f6eeb1"), ("id12", "0805121b216296cd"), ("id11", "068b3108cce6a09f"),
+                ("id13", "cfea7cf5dc96660d"), ("id10", "89dee4b44a127205")]
+
+
+def test_helm_lite_prompts_are_helm_runs() -> None:
+    spec = build_run_spec(Description.parse(LITE_ENTRY), "local/m", "org/m",
+                          model_tags=["INSTRUCTION_FOLLOWING_MODEL_TAG"])
+    instances = downsample(spec.build_scenario(locator()).get_instances(), spec.adapter_spec.evaluated_splits, 5)
+    states = adapt(spec.adapter_spec, instances)
+    assert [(s.instance.id, hashlib.sha256(s.request.prompt.encode()).hexdigest()[:16]) for s in states] == \
+        LITE_PROMPTS
+    assert states[0].request.prompt.startswith("Here are some input-output examples.")
+    assert states[0].request.prompt.endswith("Answer:\n\nPlease provide the output to this last example. It is "
+                                             "critical to follow the format of the preceding outputs!\nAnswer:")
