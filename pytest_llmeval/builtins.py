@@ -13,6 +13,7 @@ from pytest_llmeval.scenarios.boolq import boolq_spec
 from pytest_llmeval.scenarios.commonsense import commonsense_spec
 from pytest_llmeval.scenarios.gsm import gsm_spec
 from pytest_llmeval.scenarios.legalbench import legalbench_spec
+from pytest_llmeval.scenarios.math import math_spec
 from pytest_llmeval.scenarios.med_qa import med_qa_spec
 from pytest_llmeval.scenarios.narrative_qa import narrative_qa_spec
 from pytest_llmeval.scenarios.natural_qa import natural_qa_spec
@@ -22,8 +23,8 @@ from pytest_llmeval.scenarios.synthetic_reasoning import synthetic_reasoning_spe
 from pytest_llmeval.scenarios.wmt_14 import wmt_14_spec
 
 # Each function carries its name from its @run_spec_function / @value_expander decorator.
-BUILTIN_RUN_SPECS = (mmlu_spec, boolq_spec, gsm_spec, synthetic_reasoning_spec, wmt_14_spec,
-                     natural_qa_spec, narrative_qa_spec, commonsense_spec, med_qa_spec, legalbench_spec)
+BUILTIN_RUN_SPECS = (mmlu_spec, boolq_spec, gsm_spec, synthetic_reasoning_spec, wmt_14_spec, natural_qa_spec,
+                     narrative_qa_spec, commonsense_spec, med_qa_spec, legalbench_spec, math_spec)
 BUILTIN_EXPANDERS = (mmlu_subjects,)
 USER_SCENARIO_ADAPTERS = ((ADAPT_GENERATION, question_answer_adapter),
                           (ADAPT_MULTIPLE_CHOICE_JOINT, joint_choice_adapter))

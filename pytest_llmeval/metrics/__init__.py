@@ -15,13 +15,14 @@ from pytest_llmeval.metrics.basic import (
     reference_stats,
 )
 from pytest_llmeval.metrics.generation import GENERATION_MATCHERS
+from pytest_llmeval.metrics.math_equiv import MATH_MATCHERS
 from pytest_llmeval.metrics.open_ended import OPEN_ENDED_MATCHERS
 from pytest_llmeval.metrics.stat import MetricName, Stat, aggregate
 from pytest_llmeval.metrics.trials import Aggregates, aggregate_trials, instances_per_split
 
 # The built-in reference metrics by name (read-only); a session's metrics registry starts with these.
 MATCHERS: Mapping[str, Callable[[str, str], float]] = MappingProxyType(
-    {**EXACT_MATCHERS, **GENERATION_MATCHERS, **OPEN_ENDED_MATCHERS}
+    {**EXACT_MATCHERS, **GENERATION_MATCHERS, **OPEN_ENDED_MATCHERS, **MATH_MATCHERS}
 )
 
 __all__ = [

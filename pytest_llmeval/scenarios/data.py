@@ -168,9 +168,17 @@ class DataLocator:
     # --- built-in scenarios: paths inside a canonical archive --------------------------------------
 
     def locate(self, relative: str, archive: DataArchive | None = None) -> Path:
+        return self._locate(relative, archive, folder=False)
+
+    def locate_folder(self, relative: str, archive: DataArchive | None = None) -> Path:
+        """A folder inside a canonical archive (a data set kept as one file per row, as MATH's)."""
+        return self._locate(relative, archive, folder=True)
+
+    def _locate(self, relative: str, archive: DataArchive | None, folder: bool) -> Path:
+        kind = "data folder" if folder else "data file"
         candidates = [base / relative for base in (self.mirror, self.cache) if base is not None]
         for candidate in candidates:
-            if candidate.is_file():
+            if candidate.is_dir() if folder else candidate.is_file():
                 return candidate
         failure = "no download source is known"
         if archive is not None and self.cache is not None:
@@ -183,12 +191,12 @@ class DataLocator:
                     failure = f"downloading {archive.url} failed ({exc})"
                 else:
                     target = self.cache / relative
-                    if target.is_file():
+                    if target.is_dir() if folder else target.is_file():
                         return target
                     failure = f"{archive.url} did not contain {relative}"
         where = " or ".join(str(c) for c in candidates) or relative
         raise DataNotFoundError(
-            f"data file {relative} not found: expected {where}; {failure}. Point --llmeval-data-dir "
+            f"{kind} {relative} not found: expected {where}; {failure}. Point --llmeval-data-dir "
             f"(or ${DATA_DIR_ENV}) at a mirror folder that holds {relative}."
         )
 

@@ -250,3 +250,11 @@ def _download_parquet(locator: DataLocator, dataset: str, config: str, split: st
             names.append(name)
         (folder / _FILE_LIST).write_text(json.dumps(names), encoding="utf-8")
     return tuple(folder / name for name in names)
+
+
+def shuffled_order(length: int, seed: int) -> list[int]:
+    """The row positions of ``datasets``' ``Dataset.shuffle(seed=seed)`` over ``length`` rows:
+    ``np.random.default_rng(seed).permutation(length)``, as ``datasets`` draws it."""
+    import numpy as np
+
+    return [int(i) for i in np.random.default_rng(seed).permutation(length)]

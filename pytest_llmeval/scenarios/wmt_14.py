@@ -19,7 +19,7 @@ from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, AdapterSpec
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.runspec import Description, RunSpec, helm_basic_metric_specs, run_spec_function
 from pytest_llmeval.scenarios.data import DataLocator
-from pytest_llmeval.scenarios.hf_tables import HFTableError, locate_split
+from pytest_llmeval.scenarios.hf_tables import HFTableError, locate_split, shuffled_order
 from pytest_llmeval.scenarios.scenario import (
     CORRECT_TAG,
     TEST_SPLIT,
@@ -88,9 +88,7 @@ class WMT14Scenario(Scenario):
 
 def shuffled_prefix(length: int, count: int, seed: int) -> list[int]:
     """The first ``count`` row positions of ``Dataset.shuffle(seed=seed)`` over ``length`` rows."""
-    import numpy as np
-
-    return [int(i) for i in np.random.default_rng(seed).permutation(length)[:count]]
+    return shuffled_order(length, seed)[:count]
 
 
 def language_pair(description: Description) -> tuple[str, str]:
