@@ -99,8 +99,10 @@ def test_official_examples_replace_the_train_problems() -> None:
     assert [i.split for i in instances].count("test") == 7
 
 
-def test_a_level_with_no_problems_gives_none() -> None:
-    assert MATHScenario("precalculus", "5", locator()).get_instances() == []
+def test_a_subject_and_level_the_data_lacks_is_data_not_found() -> None:
+    """Full MATH has every subject at every level: none at all means the data is not all there."""
+    with pytest.raises(DataNotFoundError, match=r"subject=precalculus, level=5 not found: expected 'Precalculus'"):
+        MATHScenario("precalculus", "5", locator()).get_instances()
 
 
 def test_an_unboxed_solution_names_its_file_without_chain_of_thought() -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, AdapterSpec
-from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.errors import ConfigError, DataNotFoundError
 from pytest_llmeval.metrics.math_equiv import boxed_answer
 from pytest_llmeval.runspec import Description, RunSpec, helm_basic_metric_specs, run_spec_function
 from pytest_llmeval.scenarios.data import DataArchive, DataLocator
@@ -139,8 +139,12 @@ class MATHScenario(Scenario):
                 instances += [self._instance(problem, answer, split) for problem, answer in OFFICIAL_EXAMPLES]
                 continue
             folder = self.locator.locate_folder(f"math/{split}", ARCHIVE)
-            for row in self.selected(helm_order(read_split(folder))):
-                instances.append(self._instance(row.problem, self._target(row), split))
+            rows = self.selected(helm_order(read_split(folder)))
+            if split == TEST_SPLIT and not rows:  # MATH itself has problems of every subject and level
+                raise DataNotFoundError(f"MATH test problems of subject={self.subject}, level={self.level} not "
+                                        f"found: expected {SUBJECTS[self.subject]!r} problems of 'Level "
+                                        f"{self.level}' in {folder}")
+            instances += [self._instance(row.problem, self._target(row), split) for row in rows]
         return with_ids(instances)
 
     def selected(self, problems: list[Problem]) -> list[Problem]:
