@@ -8,20 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError
+from pytest_llmeval.scenarios.jsonl import require
 from pytest_llmeval.scenarios.scenario import CORRECT_TAG, Instance, Reference
 
 
 def get(row: dict[str, Any], key: str, kind: type, origin: str, line: int, field: str | None = None) -> Any:
-    """``row[key]`` when it has type ``kind`` (empty text allowed, as HELM allows it); ``field``
-    names it in messages when it is nested (``question.stem``)."""
-    name = field or key
-    if key not in row:
-        raise ConfigError(f"{name!r} is missing", file=origin, entry=f"line {line}", field=name)
-    value = row[key]
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise ConfigError(f"{name!r} should be {kind.__name__}, got {value!r:.60}", file=origin,
-                          entry=f"line {line}", field=name)
-    return value
+    """``row[key]`` of type ``kind``, empty text allowed as HELM allows it (see ``jsonl.require``)."""
+    return require(row, key, kind, origin, line, field=field, allow_empty=True)
 
 
 def texts(values: object, count: int, origin: str, line: int, field: str) -> list[str]:

@@ -40,13 +40,17 @@ def read_jsonl(content: bytes, origin: str) -> list[tuple[int, dict[str, Any]]]:
     return rows
 
 
-def require(row: dict[str, Any], key: str, kind: type, origin: str, line: int) -> Any:
-    """``row[key]`` when it has type ``kind`` (non-blank for text), else a located ConfigError."""
+def require(row: dict[str, Any], key: str, kind: type, origin: str, line: int, *, field: str | None = None,
+            allow_empty: bool = False) -> Any:
+    """``row[key]`` when it has type ``kind`` (non-blank for text unless ``allow_empty``; a bool is
+    not an int), else a located ConfigError; ``field`` names a nested key (``question.stem``)."""
+    name = field or key
     if key not in row:
-        raise ConfigError(f"{key!r} is missing", file=origin, entry=f"line {line}", field=key)
+        raise ConfigError(f"{name!r} is missing", file=origin, entry=f"line {line}", field=name)
     value = row[key]
-    if not isinstance(value, kind) or (isinstance(value, str) and not value.strip()):
-        expected = "non-empty text" if kind is str else kind.__name__
-        raise ConfigError(f"{key!r} should be {expected}, got {value!r:.60}", file=origin, entry=f"line {line}",
-                          field=key)
+    blank = isinstance(value, str) and not value.strip() and not allow_empty
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)) or blank:
+        expected = "non-empty text" if kind is str and not allow_empty else kind.__name__
+        raise ConfigError(f"{name!r} should be {expected}, got {value!r:.60}", file=origin, entry=f"line {line}",
+                          field=name)
     return value
