@@ -52,7 +52,7 @@ def clean_token(token: str) -> str:
 
 def clean_text(raw: bytes) -> str:
     """HELM's text of a span of the page's HTML: no-break spaces as spaces, entities decoded,
-    tags dropped (nothing stripped: a paragraph keeps the blanks beside its ``<P>`` tags)."""
+    tags dropped (nothing stripped: a paragraph keeps the blanks beside its paragraph tags)."""
     return _TAG.sub("", html.unescape(raw.replace(b"\xc2\xa0", b" ").decode("utf-8")))
 
 
