@@ -98,12 +98,16 @@ def test_adapter_specs_convert_both_ways() -> None:
 
     helm_spec = get_generation_adapter_spec(instructions="Answer briefly.", input_noun="Passage",
                                             output_noun="Answer", stop_sequences=["\n"])
-    ours, ours_adapt, newline = helm_scenarios.our_adapter_spec(helm_spec)
-    assert ours_adapt and newline and ours.instructions == "Answer briefly." and ours.stop_sequences == ("\n",)
-    bridge = helm_scenarios.HelmBridge(None, [], True, newline)
+    ours, ours_adapt = helm_scenarios.our_adapter_spec(helm_spec)
+    assert ours_adapt and ours.instructions == "Answer briefly." and ours.instructions_end == "\n"
+    assert ours.stop_sequences == ("\n",)
+    bridge = helm_scenarios.HelmBridge(None, [], True)
     assert bridge.helm_adapter_spec(ours) == helm_spec
+    # Instructions without the ending newline (HELM's translation spec) convert both ways too.
     raw = helm_spec.__class__(method="generation", instructions="No newline at the end")
-    assert not helm_scenarios.our_adapter_spec(raw)[1]  # only HELM's adapter writes that prompt
+    plain, plain_adapt = helm_scenarios.our_adapter_spec(raw)
+    assert plain_adapt and plain.instructions_end == ""
+    assert bridge.helm_adapter_spec(plain) == raw
 
 
 @needs_helm

@@ -54,7 +54,8 @@ FORCE_ENV = "LLMEVAL_HELM_SCENARIOS"
 HELM_INSTANCE = "helm_instance"
 """The ``Instance.extra`` key holding HELM's own instance."""
 OUR_METHODS = (ADAPT_GENERATION, ADAPT_MULTIPLE_CHOICE_JOINT, ADAPT_MULTIPLE_CHOICE_SEPARATE_ORIGINAL)
-_OUR_FIELDS = tuple(f.name for f in dataclasses.fields(AdapterSpec))
+# HELM's AdapterSpec fields that ours has too (``instructions_end`` is how ours ends HELM's text).
+_OUR_FIELDS = tuple(f.name for f in dataclasses.fields(AdapterSpec) if f.name != "instructions_end")
 _HELM_STATE = threading.Lock()  # HELM's benchmark output path is process-global
 
 
@@ -118,7 +119,6 @@ class HelmBridge:
     adapter_spec: Any
     helm_metric_specs: list[Any]
     basic: bool
-    instructions_newline: bool = True
     data_root: Path | None = None
     per_split: bool = True
     # HELM's request states of the run, in our states' order, when HELM's adapter built them.
@@ -151,7 +151,7 @@ class HelmBridge:
         from helm.benchmark.adaptation.adapter_spec import Substitution
 
         values = {name: getattr(ours, name) for name in _OUR_FIELDS}
-        values["instructions"] = ours.instructions + ("\n" if ours.instructions and self.instructions_newline else "")
+        values["instructions"] = ours.instructions + ours.instructions_end if ours.instructions else ""
         values["substitutions"] = [Substitution(source=s, target=t) for s, t in ours.substitutions]
         for key in ("stop_sequences", "reference_prefix_characters", "eval_splits"):
             if values[key] is not None:
@@ -164,15 +164,17 @@ class HelmBridge:
         return dataclasses.replace(base, **values)
 
 
-def our_adapter_spec(helm_spec: Any) -> tuple[AdapterSpec, bool, bool]:
-    """Ours for HELM's adapter spec, whether our adapters can build its requests, and whether
-    HELM's instructions ended with the newline ours leave out (HELM's common specs add it)."""
+def our_adapter_spec(helm_spec: Any) -> tuple[AdapterSpec, bool]:
+    """Ours for HELM's adapter spec, and whether our adapters can build its requests. HELM's
+    instructions carry their own ending newline (its common specs add it, its translation spec
+    does not): ours keep it in ``instructions_end``."""
     from helm.benchmark.adaptation.adapter_spec import AdapterSpec as HelmAdapterSpec
 
     values: dict[str, Any] = {name: getattr(helm_spec, name) for name in _OUR_FIELDS}
     instructions = str(helm_spec.instructions)
     newline = not instructions or instructions.endswith("\n")
     values["instructions"] = instructions[:-1] if instructions.endswith("\n") else instructions
+    values["instructions_end"] = "\n" if newline else ""
     values["substitutions"] = tuple((s.source, s.target) for s in helm_spec.substitutions)
     for key in ("stop_sequences", "reference_prefix_characters", "eval_splits"):
         if values[key] is not None:
@@ -182,8 +184,8 @@ def our_adapter_spec(helm_spec: Any) -> tuple[AdapterSpec, bool, bool]:
     # HELM fields ours does not have (images, re-evaluation, ...) left at HELM's defaults.
     foreign = [f.name for f in dataclasses.fields(HelmAdapterSpec)
                if f.name not in _OUR_FIELDS and getattr(helm_spec, f.name) != getattr(defaults, f.name)]
-    ours_adapt = helm_spec.method in OUR_METHODS and newline and not foreign and not ours.unsupported()
-    return ours, ours_adapt, newline
+    ours_adapt = helm_spec.method in OUR_METHODS and not foreign and not ours.unsupported()
+    return ours, ours_adapt
 
 
 def helm_run_spec_function(name: str, locator: DataLocator | None) -> Any:
@@ -222,7 +224,7 @@ def helm_run_spec(function: Any, description: Description, locator: DataLocator 
                               f"{type(exc).__name__}: {exc}") from None
         finally:
             runner.set_benchmark_output_path(before)
-    adapter, ours_adapt, newline = our_adapter_spec(helm_spec.adapter_spec)
+    adapter, ours_adapt = our_adapter_spec(helm_spec.adapter_spec)
     names, basic, helm_metrics = split_metric_specs(helm_spec.metric_specs)
     if helm_spec.data_augmenter_spec.perturbation_specs:
         raise ConfigError(f"{description}: HELM's run spec sets perturbations; give them as data_augmentation=")
@@ -234,7 +236,7 @@ def helm_run_spec(function: Any, description: Description, locator: DataLocator 
         helm_scenario_spec=scenario_spec,
         helm_metric_specs=[{"class_name": m.class_name, "args": dict(m.args)} for m in helm_spec.metric_specs
                            if isinstance(m, MetricSpec)],
-        helm_bridge=HelmBridge(None if ours_adapt else helm_spec.adapter_spec, helm_metrics, basic, newline, root,
+        helm_bridge=HelmBridge(None if ours_adapt else helm_spec.adapter_spec, helm_metrics, basic, root,
                                per_split=lists_per_split(helm_spec.metric_specs)),
     )
 
