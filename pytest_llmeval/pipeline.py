@@ -173,7 +173,7 @@ def execute(run_spec: RunSpec, client: Client, locator: DataLocator, output_path
     request failed, the client gave up or a metric raised.
     """
     started = time.perf_counter()
-    run_spec.fill_late_texts(locator)
+    run_spec = run_spec.with_late_texts(locator)
     scenario = run_spec.build_scenario(locator)
     states = build_requests(run_spec, scenario, max_eval_instances, window)
     instances = [InstanceResult(group) for group in group_states(states)]

@@ -7,6 +7,7 @@ do (:mod:`pytest_llmeval.run_expanders`).
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -106,15 +107,15 @@ class RunSpec:
     helm_bridge: HelmBridge | None = None
 
     # Adapter texts only the scenario's data can give (LegalBench's instructions come from a
-    # file it downloads): the run-spec function writes placeholders, and fill_late_texts puts the
+    # file it downloads): the run-spec function writes placeholders, and with_late_texts puts the
     # texts in at run time, after the run expanders, so collection never reads data.
     late_texts: Callable[[DataLocator], Mapping[str, str]] | None = None
 
-    def fill_late_texts(self, locator: DataLocator) -> None:
-        """Replace each placeholder :attr:`late_texts` names in every text field of the adapter
-        spec (where the run expanders may have copied it) by its text; once."""
+    def with_late_texts(self, locator: DataLocator) -> RunSpec:
+        """This run spec with each placeholder :attr:`late_texts` names replaced by its text in
+        every text field of the adapter spec (where the run expanders may have copied it)."""
         if self.late_texts is None:
-            return
+            return self
         texts = self.late_texts(locator)
         changes: dict[str, str] = {}
         for name, value in vars(self.adapter_spec).items():
@@ -124,8 +125,7 @@ class RunSpec:
                     filled = filled.replace(placeholder, text)
                 if filled != value:
                     changes[name] = filled
-        self.adapter_spec = self.adapter_spec.replace(**changes)
-        self.late_texts = None
+        return dataclasses.replace(self, adapter_spec=self.adapter_spec.replace(**changes), late_texts=None)
 
     def build_scenario(self, locator: DataLocator) -> Scenario:
         return self.scenario_class(**self.scenario_args, **self.scenario_context,  # type: ignore[call-arg]

@@ -78,7 +78,7 @@ def test_run_spec_reads_no_data_and_fills_the_adapter_texts_when_the_run_starts(
         "class_name": "helm.benchmark.scenarios.legalbench_scenario.LegalBenchScenario",
         "args": {"subset": "abercrombie"}}
     locator = DataLocator(mirror=SOURCES, cache=None)
-    spec.fill_late_texts(locator)
+    spec = spec.with_late_texts(locator)
     adapter = spec.adapter_spec
     assert (adapter.instructions, adapter.input_prefix, adapter.output_prefix) == (ABERCROMBIE, "", "Type: ")
     assert (adapter.max_tokens, adapter.max_train_instances, adapter.stop_sequences) == (30, 5, ("\n",))
@@ -92,7 +92,7 @@ def test_run_spec_reads_no_data_and_fills_the_adapter_texts_when_the_run_starts(
 def test_run_expanders_see_the_texts_that_are_filled_in_later() -> None:
     entry = "legalbench:subset=proa,follow_format_instructions=all"
     spec = build_run_spec(Description.parse(entry), "local/m", "org/m")
-    spec.fill_late_texts(DataLocator(mirror=SOURCES, cache=None))
+    spec = spec.with_late_texts(DataLocator(mirror=SOURCES, cache=None))
     assert spec.adapter_spec.global_suffix.endswith("\nAnswer:")
     assert "<legalbench" not in repr(spec.adapter_spec)
 
@@ -140,7 +140,7 @@ def test_missing_data_offline_names_the_file_and_where(tmp_path: Path, monkeypat
     empty = DataLocator(mirror=tmp_path / "mirror", cache=tmp_path / "cache")
     spec = build_run_spec(Description.parse("legalbench:subset=proa"), "local/m", "org/m")
     with pytest.raises(DataNotFoundError, match=r"legalbench/helm_prompt_settings.jsonl .*not found: expected "):
-        spec.fill_late_texts(empty)
+        spec.with_late_texts(empty)
     locator = mirror_with(tmp_path / "settings_only", {})
     with pytest.raises(DataNotFoundError) as excinfo:
         LegalBenchScenario("proa", locator).get_instances()

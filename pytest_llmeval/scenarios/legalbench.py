@@ -7,7 +7,7 @@ Two sources, as helm-run uses them:
   ``[label, column]`` pairs, its instructions, its label column, its output noun, and a count
   HELM does not use). The instructions and the output noun shape the *adapter*; since reading
   them means reading (or downloading) data, the run-spec function leaves placeholders that
-  :meth:`RunSpec.fill_late_texts` fills when the run starts, so collecting an eval file never
+  :meth:`RunSpec.with_late_texts` fills when the run starts, so collecting an eval file never
   touches the network.
 - The Hugging Face data set ``nguha/legalbench`` at HELM's pinned revision, whose loading script
   reads ``data/<subset>/{train,test}.tsv`` from the repository's ``data.tar.gz`` and yields every
