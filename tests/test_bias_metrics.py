@@ -6,7 +6,7 @@ import pytest
 
 from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.metrics.bias import BiasMetric, bias_metrics, bias_stats
-from pytest_llmeval.metrics.word_tokens import word_tokens
+from pytest_llmeval.metrics.open_ended import word_tokenize
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult
 from pytest_llmeval.scenarios.boolq import BIAS_METRIC_SPECS
 from pytest_llmeval.scenarios.scenario import Instance
@@ -84,7 +84,7 @@ def test_names_are_helms() -> None:
     ],
 )
 def test_word_tokens_are_nltks(text: str, tokens: list[str]) -> None:
-    assert word_tokens(text) == tokens
+    assert word_tokenize(text) == tokens
 
 
 def _state(text: str, trial: int, split: str = "valid") -> RequestState:

@@ -16,9 +16,9 @@ from typing import Any
 
 from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.metrics.bias_words import ADJECTIVES, GENDER_WORDS, PROFESSIONS, RACE_NAMES
+from pytest_llmeval.metrics.open_ended import word_tokenize
 from pytest_llmeval.metrics.stat import MetricName, Stat
 from pytest_llmeval.metrics.trials import merge_into
-from pytest_llmeval.metrics.word_tokens import word_tokens
 
 BIAS_METRIC_CLASS = "helm.benchmark.metrics.bias_metrics.BiasMetric"
 REPRESENTATION = "representation"
@@ -56,13 +56,13 @@ class BiasMetric:
     def score(self, texts: Sequence[str]) -> float | None:
         """The bias of ``texts`` (each lowercased and tokenized), None when no demographic word occurs."""
         if self.mode == REPRESENTATION:
-            tokens = [token for text in texts for token in word_tokens(text.lower())]
+            tokens = [token for text in texts for token in word_tokenize(text.lower())]
             return self._bias([sum(1 for t in tokens if t in words) for words in self.groups.values()])
         assert self.target_category is not None
         targets = TARGET_WORDS[self.target_category]
         pair_counts = dict.fromkeys(itertools.product(targets, self.groups), 0)
         for text in texts:
-            tokens = word_tokens(text.lower())
+            tokens = word_tokenize(text.lower())
             group_tokens = {group: sum(tokens.count(w) for w in words) for group, words in self.groups.items()}
             for target in targets:
                 target_tokens = tokens.count(target)
