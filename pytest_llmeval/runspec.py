@@ -166,6 +166,18 @@ def helm_basic_metric_specs(names: list[str]) -> list[dict[str, Any]]:
 RunSpecFunction = Callable[[Description], RunSpec]
 
 
+def reject_unknown_arguments(description: Description, allowed: Sequence[str], hint: str = "") -> dict[str, str]:
+    """A built-in scenario's own arguments (generic keys are removed before it sees them), or
+    one line naming the first unknown one and what the scenario takes."""
+    args = dict(description.args)
+    unknown = sorted(set(args) - set(allowed))
+    if unknown:
+        takes = ", ".join(allowed[:-1]) + f" and {allowed[-1]}" if len(allowed) > 1 else allowed[0]
+        raise ConfigError(f"unknown argument(s) {', '.join(unknown)} in {description}; {description.scenario} "
+                          f"takes {takes}{hint}", field=unknown[0])
+    return args
+
+
 def run_spec_function(name: str) -> Callable[[RunSpecFunction], RunSpecFunction]:
     """Mark how a scenario name turns into a RunSpec. The function is returned unchanged; a
     session registers it when it finds it in a conftest file, a plugin or a test module (or

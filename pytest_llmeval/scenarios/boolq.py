@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_llmeval.errors import ConfigError, DataNotFoundError
-from pytest_llmeval.runspec import Description, RunSpec, helm_basic_metric_specs, run_spec_function
+from pytest_llmeval.errors import DataNotFoundError
+from pytest_llmeval.runspec import (
+    Description,
+    RunSpec,
+    helm_basic_metric_specs,
+    reject_unknown_arguments,
+    run_spec_function,
+)
 from pytest_llmeval.scenarios.data import DataLocator, DataSource
 from pytest_llmeval.scenarios.examples import check_examples_from, hold_out, without_train_file
 from pytest_llmeval.scenarios.generation_adapter import generation_adapter
@@ -88,12 +94,8 @@ BIAS_METRIC_SPECS = [
 @run_spec_function("boolq")
 def boolq_spec(description: Description) -> RunSpec:
     """HELM's ``boolq``: ``Passage:``/``Answer:`` blocks, 5 examples, a short answer on one line."""
-    args = dict(description.args)
-    unknown = sorted(set(args) - {"examples_from"})
-    if unknown:
-        hint = " (HELM's contrast sets are not supported)" if "only_contrast" in unknown else ""
-        raise ConfigError(f"unknown argument(s) {', '.join(unknown)} in {description}; boolq takes "
-                          f"examples_from{hint}", field=unknown[0])
+    hint = " (HELM's contrast sets are not supported)" if description.get("only_contrast") is not None else ""
+    args = reject_unknown_arguments(description, ("examples_from",), hint)
     examples_from = check_examples_from(args.get("examples_from", "train"), description)
     adapter = generation_adapter(input_noun="Passage", output_noun="Answer", max_train_instances=5, max_tokens=5,
                                  stop_sequences=("\n",))

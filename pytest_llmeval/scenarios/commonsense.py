@@ -19,6 +19,7 @@ from pytest_llmeval.runspec import (
     RunSpec,
     helm_basic_metric_specs,
     multiple_choice_joint,
+    reject_unknown_arguments,
     run_spec_function,
 )
 from pytest_llmeval.scenarios.choice_rows import choice_instance, get, label_lines, lettered_choices, texts
@@ -183,11 +184,7 @@ METRICS = ["exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_pref
 @run_spec_function("commonsense")
 def commonsense_spec(description: Description) -> RunSpec:
     """HELM's ``get_commonsense_spec``: the joint multiple-choice prompt about common sense."""
-    args = dict(description.args)
-    unknown = sorted(set(args) - {"dataset", "method"})
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {', '.join(unknown)} in {description}; commonsense takes "
-                          f"dataset and method", field=unknown[0])
+    args = reject_unknown_arguments(description, ("dataset", "method"))
     dataset = args.get("dataset")
     if dataset not in DATASETS:
         raise ConfigError(f"dataset={dataset!r} in {description}: use one of {', '.join(DATASETS)}", field="dataset")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
 from pytest_llmeval.metrics.generation import final_number
-from pytest_llmeval.runspec import Description, RunSpec, run_spec_function
+from pytest_llmeval.runspec import Description, RunSpec, reject_unknown_arguments, run_spec_function
 from pytest_llmeval.scenarios.data import DataLocator, DataSource
 from pytest_llmeval.scenarios.examples import check_examples_from, hold_out, without_train_file
 from pytest_llmeval.scenarios.generation_adapter import generation_adapter
@@ -82,11 +82,7 @@ class GSM8KScenario(Scenario):
 @run_spec_function("gsm")
 def gsm_spec(description: Description) -> RunSpec:
     """HELM's ``gsm``: ``Q:``/``A:`` blocks, 5 examples, up to 400 tokens ending at a blank line."""
-    args = dict(description.args)
-    unknown = sorted(set(args) - {"examples_from"})
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {', '.join(unknown)} in {description}; gsm takes examples_from",
-                          field=unknown[0])
+    args = reject_unknown_arguments(description, ("examples_from",))
     examples_from = check_examples_from(args.get("examples_from", "train"), description)
     adapter = generation_adapter(input_noun="Q", output_noun="A", max_train_instances=5, max_tokens=400,
                                  stop_sequences=("\n\n",))

@@ -27,7 +27,13 @@ import json
 from dataclasses import dataclass
 
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.runspec import Description, RunSpec, helm_basic_metric_specs, run_spec_function
+from pytest_llmeval.runspec import (
+    Description,
+    RunSpec,
+    helm_basic_metric_specs,
+    reject_unknown_arguments,
+    run_spec_function,
+)
 from pytest_llmeval.scenarios.data import DataLocator, DataSource
 from pytest_llmeval.scenarios.generation_adapter import generation_adapter
 from pytest_llmeval.scenarios.scenario import (
@@ -179,11 +185,7 @@ METRICS = ["exact_match", "quasi_exact_match", "prefix_exact_match", "quasi_pref
 def legalbench_spec(description: Description) -> RunSpec:
     """HELM's ``get_legalbench_spec``: the subset's instructions, no input noun, its output noun,
     5 examples, up to 30 tokens on one line."""
-    args = dict(description.args)
-    unknown = sorted(set(args) - {"subset"})
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {', '.join(unknown)} in {description}; legalbench takes subset",
-                          field=unknown[0])
+    args = reject_unknown_arguments(description, ("subset",))
     subset = check_subset(args.get("subset"), description)
     adapter = generation_adapter(instructions=INSTRUCTIONS_PLACEHOLDER, input_noun=None,
                                  output_noun=OUTPUT_NOUN_PLACEHOLDER, max_tokens=30, max_train_instances=5)

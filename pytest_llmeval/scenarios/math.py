@@ -22,7 +22,13 @@ from typing import Any
 from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, AdapterSpec
 from pytest_llmeval.errors import ConfigError, DataNotFoundError
 from pytest_llmeval.metrics.math_equiv import boxed_answer
-from pytest_llmeval.runspec import Description, RunSpec, helm_basic_metric_specs, run_spec_function
+from pytest_llmeval.runspec import (
+    Description,
+    RunSpec,
+    helm_basic_metric_specs,
+    reject_unknown_arguments,
+    run_spec_function,
+)
 from pytest_llmeval.scenarios.data import DataArchive, DataLocator
 from pytest_llmeval.scenarios.hf_tables import shuffled_order
 from pytest_llmeval.scenarios.scenario import (
@@ -192,11 +198,7 @@ def helm_bool(value: str) -> bool:
 def math_spec(description: Description) -> RunSpec:
     """HELM's ``math``: ``Problem:``/``Answer:`` blocks after ``###``, 8 examples; the boxed answer
     between ``$`` signs (20 tokens), or with ``use_chain_of_thought`` the worked solution (400)."""
-    args = dict(description.args)
-    unknown = sorted(set(args) - set(ARGUMENTS))
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {', '.join(unknown)} in {description}; math takes "
-                          f"{', '.join(ARGUMENTS)}", field=unknown[0])
+    args = reject_unknown_arguments(description, ARGUMENTS)
     missing = [key for key in ("subject", "level") if key not in args]
     if missing:
         raise ConfigError(f"{description} needs {' and '.join(f'{k}=' for k in missing)} (subjects: "

@@ -23,7 +23,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.runspec import Description, RunSpec, helm_basic_metric_specs, run_spec_function
+from pytest_llmeval.runspec import (
+    Description,
+    RunSpec,
+    helm_basic_metric_specs,
+    reject_unknown_arguments,
+    run_spec_function,
+)
 from pytest_llmeval.scenarios.data import DataLocator, DataSource
 from pytest_llmeval.scenarios.generation_adapter import generation_adapter
 from pytest_llmeval.scenarios.scenario import (
@@ -188,11 +194,7 @@ METRICS = ["exact_match", "quasi_exact_match", "f1_score"]
 @run_spec_function("natural_qa")
 def natural_qa_spec(description: Description) -> RunSpec:
     """HELM's ``natural_qa:mode=...``: 5 examples, up to 300 tokens on one line after ``Answer:``."""
-    args = dict(description.args)
-    unknown = sorted(set(args) - {"mode"})
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {', '.join(unknown)} in {description}; natural_qa takes mode",
-                          field=unknown[0])
+    args = reject_unknown_arguments(description, ("mode",))
     mode = args.get("mode")
     if mode not in MODES:
         given = f"mode={mode!r}" if mode is not None else "no mode"

@@ -16,7 +16,13 @@ from dataclasses import dataclass
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.legacy_random import LegacyNumpyRandom
-from pytest_llmeval.runspec import Description, RunSpec, helm_basic_metric_specs, run_spec_function
+from pytest_llmeval.runspec import (
+    Description,
+    RunSpec,
+    helm_basic_metric_specs,
+    reject_unknown_arguments,
+    run_spec_function,
+)
 from pytest_llmeval.scenarios.data import DataLocator
 from pytest_llmeval.scenarios.generation_adapter import generation_adapter
 from pytest_llmeval.scenarios.scenario import (
@@ -119,11 +125,7 @@ def _seed(value: str, description: Description) -> int:
 @run_spec_function("synthetic_reasoning")
 def synthetic_reasoning_spec(description: Description) -> RunSpec:
     """HELM's ``synthetic_reasoning:mode=...``: instructions, 5 examples, a one-line ``Target:``."""
-    args = dict(description.args)
-    unknown = sorted(set(args) - {"mode", "random_seed"})
-    if unknown:
-        raise ConfigError(f"unknown argument(s) {', '.join(unknown)} in {description}; synthetic_reasoning "
-                          f"takes mode and random_seed", field=unknown[0])
+    args = reject_unknown_arguments(description, ("mode", "random_seed"))
     mode = args.get("mode")
     if mode not in MODES:
         given = f"mode={mode!r}" if mode is not None else "no mode"
