@@ -7,6 +7,7 @@ from pytest_llmeval.adapters.adapter_spec import ADAPT_GENERATION, ADAPT_MULTIPL
 from pytest_llmeval.clients.factory import BUILTIN_BACKENDS
 from pytest_llmeval.extensions import BUILTIN, Registries
 from pytest_llmeval.games.game_spec import BUILTIN_DIR
+from pytest_llmeval.harness.entries import lm_eval_spec
 from pytest_llmeval.metrics import MATCHERS
 from pytest_llmeval.runspec import RUN_SPEC_MARK, VALUE_EXPANDER_MARK
 from pytest_llmeval.scenarios.boolq import boolq_spec
@@ -24,7 +25,8 @@ from pytest_llmeval.scenarios.wmt_14 import wmt_14_spec
 
 # Each function carries its name from its @run_spec_function / @value_expander decorator.
 BUILTIN_RUN_SPECS = (mmlu_spec, boolq_spec, gsm_spec, synthetic_reasoning_spec, wmt_14_spec, natural_qa_spec,
-                     narrative_qa_spec, commonsense_spec, med_qa_spec, legalbench_spec, math_spec)
+                     narrative_qa_spec, commonsense_spec, med_qa_spec, legalbench_spec, math_spec,
+                     lm_eval_spec)
 BUILTIN_EXPANDERS = (mmlu_subjects,)
 USER_SCENARIO_ADAPTERS = ((ADAPT_GENERATION, question_answer_adapter),
                           (ADAPT_MULTIPLE_CHOICE_JOINT, joint_choice_adapter))

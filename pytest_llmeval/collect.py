@@ -103,7 +103,21 @@ class EvalFile(pytest.File):
             if session.settings.priority is not None and entry.priority is not None \
                     and entry.priority > session.settings.priority:
                 continue
-            yield from self._items(entry, session)
+            for expanded in self._task_items(entry, session):
+                yield from self._items(expanded, session)
+
+    def _task_items(self, entry: RunEntry, session: LLMEvalSession) -> list[RunEntry]:
+        """An lm-eval group or tag entry stands for one entry per task in it (lm-eval's index)."""
+        from pytest_llmeval.harness.entries import SCENARIO, expand_entry
+
+        if entry.description.scenario != SCENARIO:
+            return [entry]
+        try:
+            descriptions = expand_entry(entry.description, session.settings.lm_eval_include)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, file=self.path, entry=f"#{entry.index} ({entry.description!s})",
+                              field=exc.field or "description") from None
+        return [dataclasses.replace(entry, description=d) for d in descriptions]
 
     def _items(self, entry: RunEntry, session: LLMEvalSession) -> Iterator[pytest.Item]:
         """One item per deployment the entry's ``model=`` (or ``model_deployment=``) runs on; its

@@ -30,6 +30,8 @@ _OPTIONS: list[tuple[str, str, Any, str]] = [
      "max_eval_instances ('all': none of those limits)"),
     ("priority", "string", None, "only run entries with priority <= N (as helm-present --priority)"),
     ("eval-files", "string", DEFAULT_EVAL_FILES, "glob patterns of eval files to collect"),
+    ("lm-eval-include", "string", None,
+     "folders of your own lm-eval task YAML files, separated by spaces (as lm_eval --include_path)"),
     # dialogue games (pytest_llmeval/games/)
     ("players", "string", None,
      "pair models in two-player games: 'A,B' (several pairings separated by spaces); default: self-play"),
@@ -97,6 +99,7 @@ class Settings:
     disable_cache: bool
     players: str | None = None
     max_episodes: int | Literal["all"] | None = None
+    lm_eval_include: tuple[str, ...] = ()  # lm-eval task folders, absolute
     # --llmeval-models given (or its ini key set): as helm-run's --models-to-run, it is the models of
     # an entry whose `model=` is a group or absent, and filters entries naming one model.
     models_explicit: bool = False
@@ -119,6 +122,7 @@ class Settings:
             disable_cache=bool(option("disable-cache").value),
             players=_players(option("players")),
             max_episodes=_limit(option("max-episodes")),
+            lm_eval_include=_folders(option("lm-eval-include"), "lm-eval task folders"),
             models_explicit=config.getoption("llmeval_models") is not None
             or option("models").field != "--llmeval-models",
         )
@@ -168,6 +172,15 @@ def _players(option: OptionValue) -> str | None:
             raise option.usage_error(f"pairing {pairing!r} has an empty model name; write pairings as 'A,B' "
                                      f"(several separated by spaces)")
     return text
+
+
+def _folders(option: OptionValue, what: str) -> tuple[str, ...]:
+    """Existing folders, separated by spaces, each relative to where the option was written."""
+    found = []
+    for text in option.text().split():
+        folder = OptionValue(text, option.field, option.base, option.file).folder(what, must_exist=True)
+        found.append(str(folder.resolve()))
+    return tuple(found)
 
 
 def _limit(option: OptionValue) -> int | Literal["all"] | None:

@@ -38,6 +38,9 @@ class Request:
     stop_sequences: tuple[str, ...] = ()
     echo_prompt: bool = False
     top_p: float = 1.0
+    # The prompt is the exact text the model sees: no chat template is put around it (lm-eval's
+    # requests, whose contexts are already rendered). Only in the dict (and cache key) when set.
+    verbatim: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; also the stable content of the cache key.
@@ -46,7 +49,7 @@ class Request:
         a run. The same dict, key order included (fields typed as strings and numbers go as they
         are, since deep-copying those returns them unchanged).
         """
-        return {
+        data = {
             "model_deployment": self.model_deployment, "model": self.model, "prompt": self.prompt,
             "messages": None if self.messages is None else [
                 m.to_dict() if type(m) is Message else plain(m) for m in self.messages],
@@ -54,6 +57,9 @@ class Request:
             "top_k_per_token": self.top_k_per_token, "stop_sequences": list(self.stop_sequences),
             "echo_prompt": self.echo_prompt, "top_p": self.top_p,
         }
+        if self.verbatim:
+            data["verbatim"] = True
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Request:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from pytest_llmeval.adapters.adapter_spec import RequestState
 from pytest_llmeval.errors import LLMEvalError
@@ -18,6 +18,9 @@ from pytest_llmeval.gates import pick_stat
 from pytest_llmeval.metrics.stat import Stat
 from pytest_llmeval.runspec import RunSpec
 from pytest_llmeval.scenarios.scenario import Scenario
+
+if TYPE_CHECKING:
+    from pytest_llmeval.harness.outcome import HarnessOutcome
 
 ResultT = TypeVar("ResultT")
 
@@ -56,6 +59,8 @@ class RunResult:
     # HELM's stats.json: per train trial the instances' means, merged over trials (so ``count`` is
     # the number of trials), with HELM's derived and worst-case stats and ``num_instances``.
     helm_stats: list[Stat] = field(default_factory=list)
+    # An lm-eval task's own results and samples, for its results files and group aggregates.
+    harness: HarnessOutcome | None = None
 
     @property
     def main_stat(self) -> Stat | None:

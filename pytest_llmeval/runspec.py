@@ -34,6 +34,7 @@ from pytest_llmeval.scenarios.scenario import Scenario
 
 if TYPE_CHECKING:
     from pytest_llmeval.extensions import Matcher, Registries
+    from pytest_llmeval.harness.outcome import HarnessTask
     from pytest_llmeval.scenarios.helm_scenarios import HelmBridge
 
 # What the decorators below attach to a function, for the session to pick up (nothing global).
@@ -110,6 +111,8 @@ class RunSpec:
     # file it downloads): the run-spec function writes placeholders, and with_late_texts puts the
     # texts in at run time, after the run expanders, so collection never reads data.
     late_texts: Callable[[DataLocator], Mapping[str, str]] | None = None
+    # An lm-eval task entry: lm-eval's own code builds, runs and scores it (pytest_llmeval.harness).
+    harness: HarnessTask | None = None
 
     def with_late_texts(self, locator: DataLocator) -> RunSpec:
         """This run spec with each placeholder :attr:`late_texts` names replaced by its text in
@@ -150,7 +153,8 @@ class RunSpec:
             "data_augmenter_spec": augmenter_spec(self.perturbations),
             "groups": self.groups,
             "llmeval": {"scenario_spec": self.own_scenario_spec(), "metrics": self.metrics,
-                        "main_metric": self.main_metric},
+                        "main_metric": self.main_metric,
+                        **({"lm_eval": self.harness.to_json()} if self.harness is not None else {})},
         }
 
 

@@ -189,6 +189,8 @@ class LLMEvalSession:
         run_spec = build_run_spec(description, deployment, model, self.registries, groups=groups,
                                   model_tags=self.registry.model_metadata(model).tags,
                                   default_deployment=self.registry.default_deployment(model), locator=self.locator)
+        if run_spec.harness is not None:  # lm-eval's evaluator runs the task against our client
+            return self._run_harness(run_spec, handle, progress, max_eval_instances)
         if run_spec.helm_bridge is not None:  # crfm-helm's window services look the deployment up
             config = self.registry.tokenizers.get(handle.deployment.tokenizer_name or "")
             run_spec.helm_bridge.deployment = handle.deployment
@@ -196,6 +198,25 @@ class LLMEvalSession:
                 None, None)
         return execute(run_spec, handle.client, self.locator, self.settings.output_path, self.settings.suite,
                        max_eval_instances, progress, window=self.context_window(deployment))
+
+    def _run_harness(self, run_spec: Any, handle: ModelHandle, progress: Any, limit: int | None) -> RunResult:
+        from pytest_llmeval.harness.entries import complete
+        from pytest_llmeval.harness.task_run import execute_task
+
+        deployment = handle.deployment
+        return execute_task(complete(run_spec, self.settings.lm_eval_include), handle.client, self.locator,
+                            self.settings.output_path, self.settings.suite, limit, progress,
+                            tokenizer=_harness_tokenizer(self, deployment.name),
+                            max_length=deployment.max_sequence_length)
+
+
+def _harness_tokenizer(session: LLMEvalSession, name: str) -> Any:
+    """The deployment's full tokenizer for lm-eval's token splits; None for one without any."""
+    try:
+        return session.tokenizer(name)
+    except (OSError, ValueError, ImportError, LLMEvalError) as exc:
+        log.warning("%s: no tokenizer (%s); lm-eval's log-likelihood requests cannot run", name, exc)
+        return None
 
 
 def check_gates(result: RunResult, gates: list[Gate]) -> list[str]:

@@ -38,7 +38,8 @@ def apply_template(tokenizer: Any, messages: Sequence[Message], custom_chat_temp
 def render_prompt(tokenizer: Any, request: Request, custom_chat_template: str | None,
                   apply_chat_template: bool | None) -> str:
     """The exact text the model sees: chat requests and (by default) prompts go through
-    the chat template when the tokenizer has one, as HELM and clembench do. Chat messages
+    the chat template when the tokenizer has one, as HELM and clembench do; a verbatim prompt
+    never does. Chat messages
     are merged by role first; with no template their contents are joined by blank lines."""
     template = chat_template(tokenizer, custom_chat_template)
     if request.messages is not None:
@@ -47,7 +48,7 @@ def render_prompt(tokenizer: Any, request: Request, custom_chat_template: str | 
             return "\n\n".join(m.content for m in merged)
         return apply_template(tokenizer, merged, custom_chat_template)
     use_template = bool(template) if apply_chat_template is None else apply_chat_template
-    if not (use_template and template):
+    if request.verbatim or not (use_template and template):
         return request.prompt
     return apply_template(tokenizer, [Message("user", request.prompt)], custom_chat_template)
 

@@ -195,8 +195,9 @@ class OpenAICompatibleClient(ClientBase):
         """The JSON body for ``request``: exactly what is sent, without credentials."""
         body: dict[str, Any] = {"model": self.model}
         if self.api == "chat":
-            if request.echo_prompt:
-                raise ClientError(f"{self.endpoint}: echo_prompt needs api: completions; chat cannot echo")
+            if request.echo_prompt or (request.verbatim and request.messages is None):
+                what = "echo_prompt" if request.echo_prompt else "a verbatim prompt (lm-eval's)"
+                raise ClientError(f"{self.endpoint}: {what} needs api: completions; chat cannot echo or take raw text")
             if request.messages is not None:
                 body["messages"] = [{"role": m.role, "content": m.content} for m in request.messages]
             else:
