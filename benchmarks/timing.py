@@ -21,12 +21,19 @@ def environment(data_dir: str | Path | None = None) -> dict[str, str]:
     return env
 
 
-def timed_pytest(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
-    """Seconds for a whole ``python -m pytest`` process, and its output; a failure stops the script."""
+def timed_process(command: list[str], cwd: Path, env: dict[str, str] | None = None,
+                  label: str | None = None) -> tuple[float, str]:
+    """Seconds for a whole process, and its output; a failure stops the script."""
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=cwd, capture_output=True, text=True,
+    out = subprocess.run(command, cwd=cwd, capture_output=True, text=True,
                          env=env if env is not None else environment(), check=False)
     elapsed = time.perf_counter() - started
     if out.returncode != 0:
-        raise SystemExit(f"pytest failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-2000:]}")
+        raise SystemExit(f"{label or command[0]} failed ({out.returncode}):\n{out.stdout[-3000:]}\n"
+                         f"{out.stderr[-2000:]}")
     return elapsed, out.stdout
+
+
+def timed_pytest(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
+    """Seconds for a whole ``python -m pytest`` process, and its output; a failure stops the script."""
+    return timed_process([sys.executable, "-m", "pytest", *args], cwd, env, label="pytest")

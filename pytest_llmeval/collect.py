@@ -115,7 +115,7 @@ class EvalFile(pytest.File):
         try:
             descriptions = expand_entry(entry.description, session.settings.lm_eval_include)
         except ConfigError as exc:
-            raise ConfigError(exc.message, file=self.path, entry=f"#{entry.index} ({entry.description!s})",
+            raise ConfigError(exc.message, file=self.path, entry=f"#{entry.index} ({str(entry.description)!r})",
                               field=exc.field or "description") from None
         return [dataclasses.replace(entry, description=d) for d in descriptions]
 

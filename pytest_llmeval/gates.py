@@ -14,9 +14,11 @@ from pytest_llmeval.metrics.stat import Stat
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
 }
-_GATE = re.compile(r"^\s*([A-Za-z_][\w.]*)(?:@(\w+))?\s*(>=|<=|==|>|<)\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
+# A metric name may carry an lm-eval filter: ``exact_match,strict-match >= 0.3``.
+_METRIC = r"[A-Za-z_][\w.]*(?:,[\w.\-]+)?"
+_GATE = re.compile(rf"^\s*({_METRIC})(?:@(\w+))?\s*(>=|<=|==|>|<)\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
 SPLITS = ("train", "valid", "test")  # HELM's split names, the only ones a stat can carry
-_FAIL_UNDER = re.compile(r"^\s*([A-Za-z_][\w.]*)(?:@(\w+))?\s*=\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
+_FAIL_UNDER = re.compile(rf"^\s*({_METRIC})(?:@(\w+))?\s*=\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
 
 # Metrics where a smaller value is better (costs, failures); the rest are scores, higher is better.
 LOWER_IS_BETTER = frozenset({
@@ -52,7 +54,7 @@ class Gate:
             value = float(bound)
         except ValueError:  # the pattern admits "0.2.5" and "."
             raise ConfigError(f"gate {text!r}: {bound!r} is not a number", field="gates") from None
-        return cls(metric, op, value, _known_split(split, text))
+        return cls(_unfiltered(metric), op, value, _known_split(split, text))
 
     @classmethod
     def fail_under(cls, text: str) -> Gate:
@@ -68,6 +70,7 @@ class Gate:
             value = float(bound)
         except ValueError:
             raise ConfigError(f"gate {text!r}: {bound!r} is not a number", field="gates") from None
+        metric = _unfiltered(metric)
         return cls(metric, "<=" if lower_is_better(metric) else ">=", value, _known_split(split, text))
 
     def check(self, stats: list[Stat]) -> str | None:
@@ -88,6 +91,11 @@ class Gate:
     def __str__(self) -> str:
         split = f"@{self.split}" if self.split else ""
         return f"{self.metric}{split} {self.op} {self.bound:g}"
+
+
+def _unfiltered(metric: str) -> str:
+    """lm-eval's ``acc,none`` is our ``acc``: a stat names a filter only when it is not ``none``."""
+    return metric.removesuffix(",none")
 
 
 def _known_split(split: str | None, text: str) -> str | None:

@@ -68,7 +68,7 @@ def _splits_class() -> type:
 
 
 def _load_mirrored(locator: DataLocator, folder: Path, path: str, name: str | None, original: Callable[..., Any],
-                   kwargs: dict[str, Any]) -> Any:
+                   kwargs: dict[str, Any], missing: dict[str, str]) -> Any:
     import datasets
 
     split = kwargs.get("split")
@@ -91,7 +91,7 @@ def _load_mirrored(locator: DataLocator, folder: Path, path: str, name: str | No
         except Exception as exc:
             raise DataNotFoundError(f"{where(split)} ({_first_line(exc)})") from None
     splits = _splits_class()({key: datasets.load_from_disk(str(p)) for key, p in available.items()})
-    splits.where, splits.fetch, splits.missing = where, fetch, {}
+    splits.where, splits.fetch, splits.missing = where, fetch, missing
     return splits
 
 
@@ -105,10 +105,13 @@ def check_needed(dataset: Any, splits: list[str]) -> None:
 
 
 @contextmanager
-def mirrored_datasets(locator: DataLocator) -> Iterator[None]:
-    """Within the block, ``datasets.load_dataset`` reads the mirror first (see the module)."""
+def mirrored_datasets(locator: DataLocator) -> Iterator[dict[str, str]]:
+    """Within the block, ``datasets.load_dataset`` reads the mirror first (see the module). It
+    yields the one-line messages of the splits neither the mirror nor the Hub had: a task that
+    fails to build on an empty stand-in (lm-eval reads the first scored document) fails with the last one it read."""
     import datasets
 
+    missing: dict[str, str] = {}
     original = datasets.load_dataset
 
     def load_dataset(path: str | None = None, name: str | None = None, *args: Any, **kwargs: Any) -> Any:
@@ -116,7 +119,7 @@ def mirrored_datasets(locator: DataLocator) -> Iterator[None]:
             return original(path, name, *args, **kwargs)
         folder = mirror_folder(locator, path, name)
         if folder is not None and not kwargs.get("data_files") and not kwargs.get("data_dir"):
-            return _load_mirrored(locator, folder, path, name, original, kwargs)
+            return _load_mirrored(locator, folder, path, name, original, kwargs, missing)
         try:
             return original(path=path, name=name, **kwargs)
         except (FileNotFoundError, ConnectionError, OSError, ValueError) as exc:
@@ -128,6 +131,6 @@ def mirrored_datasets(locator: DataLocator) -> Iterator[None]:
 
     datasets.load_dataset = load_dataset
     try:
-        yield
+        yield missing
     finally:
         datasets.load_dataset = original

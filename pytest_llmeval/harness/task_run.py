@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.clients.protocol import Client
+from pytest_llmeval.errors import DataNotFoundError
 from pytest_llmeval.harness.hf_data import check_needed, mirrored_datasets
 from pytest_llmeval.harness.lm import ClientLM, Ledger
 from pytest_llmeval.harness.outcome import HarnessOutcome, HarnessTask
@@ -80,8 +81,13 @@ def execute_task(run_spec: RunSpec, client: Client, locator: DataLocator, output
     folder = run_dir(output_path, suite, run_spec.name)
     task: Any = None
     try:
-        with mirrored_datasets(locator):
-            task = manager.load([settings.task])["tasks"][settings.task]
+        with mirrored_datasets(locator) as missing:
+            try:
+                task = manager.load([settings.task])["tasks"][settings.task]
+            except Exception:
+                if missing:  # built on a split the data lacks: say which, not lm-eval's IndexError
+                    raise DataNotFoundError(list(missing.values())[-1]) from None
+                raise
             check_needed(getattr(task, "dataset", None), needed_splits(task, settings))
             raw = evaluate_task(lm, task, settings, max_eval_instances, manager)
     except Exception as exc:  # what was done is kept: the cache has the answers, the folder the requests

@@ -81,6 +81,8 @@ class RunRecord:
     instances: list[InstanceRecord] = field(default_factory=list)
     comparison: dict[str, Any] | None = None
     game: dict[str, str] | None = None  # {"game", "experiment", "players"}: finds the run's episode records
+    # An lm-eval task's {"task", "metrics" (lm-eval's), "groups"}: the group aggregates' input.
+    lm_eval: dict[str, Any] | None = None
 
     def to_json(self, instances: bool = True) -> dict[str, Any]:
         """``dataclasses.asdict``'s dict (without ``instances`` unless asked), built field by field."""
@@ -213,8 +215,15 @@ def record_from_result(*, nodeid: str, name: str, key: str, scenario_key: str, m
         scenario=name.split(":", 1)[0].split("[", 1)[0], run=run_spec.name, main_metric=run_spec.main_metric,
         stats=[s.to_json() for s in stats], requests=result.requests, cache_hits=result.cache_hits,
         seconds=round(float(result.seconds), 3), output_dir=str(result.output_dir), worker=worker,
-        instances=instance_records(result, run_spec.main_metric), **figures,
+        instances=instance_records(result, run_spec.main_metric), lm_eval=_lm_eval_part(result), **figures,
     )
+
+
+def _lm_eval_part(result: RunResult) -> dict[str, Any] | None:
+    outcome = result.harness
+    if outcome is None:
+        return None
+    return {"task": outcome.task, "metrics": outcome.task_metrics, "groups": [g.to_json() for g in outcome.groups]}
 
 
 def record_from_game(*, nodeid: str, name: str, model: str, result: GameRunResult,

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval.harness.groups import group_aggregates
 from pytest_llmeval.report.run_records import RunRecord
 
 FORMAT = "pytest-llmeval-summary"
@@ -69,6 +70,7 @@ def build_summary(records: list[RunRecord], suite: str, baseline: str | None = N
         "totals": {"runs": len(ordered), "passed": outcomes.count("passed"), "failed": outcomes.count("failed"),
                    "errors": outcomes.count("error"), "seconds": round(sum(r.seconds for r in ordered), 3)},
         "runs": [run_summary(r) for r in ordered],
+        **({"lm_eval_groups": group_aggregates(ordered)} if any(r.lm_eval for r in ordered) else {}),
     })
 
 

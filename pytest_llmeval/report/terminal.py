@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmeval.harness.groups import group_aggregates, main_value
 from pytest_llmeval.report.collector import comparison_lines, get_report
 from pytest_llmeval.report.run_records import RunRecord
 from pytest_llmeval.report.summary import sort_records
@@ -29,6 +30,19 @@ def format_table(records: list[RunRecord]) -> list[str]:
     return ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header, *body]]
 
 
+def group_lines(records: list[RunRecord]) -> list[str]:
+    """lm-eval group aggregates, as lm-eval computes them, one line per (model, group)."""
+    if not any(r.lm_eval and r.lm_eval.get("groups") for r in records):
+        return []
+    lines = []
+    for row in group_aggregates(records):
+        key, value, stderr = main_value(row)
+        shown = "n/a" if value is None else f"{value:.4f}" + (f" ± {stderr:.4f}" if stderr is not None else "")
+        lines.append(f"lm-eval group {row['group']} on {row['model']}: {key.split(',')[0]} {shown} "
+                     f"({row['tasks']} of {row['of']} tasks)")
+    return lines
+
+
 def gate_warnings(records: list[RunRecord], config: pytest.Config) -> list[str]:
     """Command-line gates on a metric no run computed would otherwise pass unnoticed."""
     computed = {s["name"].get("name") for r in records for s in r.stats}
@@ -43,6 +57,8 @@ def write_summary(terminalreporter: Any, config: pytest.Config) -> None:
         return
     terminalreporter.section("llmeval runs")
     for line in format_table(records):
+        terminalreporter.write_line(line)
+    for line in group_lines(records):
         terminalreporter.write_line(line)
     for warning in gate_warnings(records, config):
         terminalreporter.write_line(f"warning: {warning}", yellow=True)
