@@ -15,7 +15,7 @@ _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge, ">": operator.gt, "<=": operator.le, "<": operator.lt, "==": operator.eq,
 }
 # A metric name may carry an lm-eval filter: ``exact_match,strict-match >= 0.3``.
-_METRIC = r"[A-Za-z_][\w.]*(?:,[\w.\-]+)?"
+_METRIC = r"[A-Za-z_][\w.]*(?:,[\w.\-]+(?:@\d+)*)?"  # lm-eval filters such as maj@64
 _GATE = re.compile(rf"^\s*({_METRIC})(?:@(\w+))?\s*(>=|<=|==|>|<)\s*(-?[\d.]+(?:e-?\d+)?)\s*$")
 SPLITS = ("train", "valid", "test")  # HELM's split names, the only ones a stat can carry
 _FAIL_UNDER = re.compile(rf"^\s*({_METRIC})(?:@(\w+))?\s*=\s*(-?[\d.]+(?:e-?\d+)?)\s*$")

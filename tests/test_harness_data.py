@@ -7,7 +7,6 @@ so it fails with the one-line DataNotFoundError.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -151,10 +150,6 @@ def test_the_block_yields_the_missing_splits_messages(locator: DataLocator) -> N
     assert "Rowan/hellaswag" in _one_line(DataNotFoundError(missing["train"]))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: mirrored_datasets now hands every MirroredSplits of the block the same `missing` dict, keyed by "
-    "split name only, so check_needed on one dataset raises for a split ANOTHER dataset lacked (and names "
-    "that other dataset): cais/mmlu has 'test', hellaswag does not"))
 def test_missing_splits_of_one_dataset_do_not_fail_another(locator: DataLocator) -> None:
     if not (MIRROR / "hf" / "cais" / "mmlu" / "anatomy" / "test").is_dir():
         pytest.skip("no cais/mmlu anatomy copy in the mirror")
@@ -174,32 +169,26 @@ def test_check_needed_ignores_plain_datasets(validation: Any) -> None:
     check_needed(None, ["test"])
 
 
-def test_a_task_whose_scored_split_is_missing_fails_with_the_data_error(locator: DataLocator,
-                                                                       tmp_path: Path) -> None:
-    """arc_easy scores test, which the mirror lacks: lm-eval's task build reads the first scored
-    document of the empty stand-in (an IndexError); the run fails with the data error instead."""
+ARC_EASY = {  # lm-eval's arc_easy.yaml, built here without its task index
+    "task": "arc_easy_copy", "dataset_path": "allenai/ai2_arc", "dataset_name": "ARC-Easy",
+    "output_type": "multiple_choice", "training_split": "train", "validation_split": "validation",
+    "test_split": "test", "doc_to_text": "Question: {{question}}\nAnswer:",
+    "doc_to_target": "{{choices.label.index(answerKey)}}", "doc_to_choice": "{{choices.text}}",
+    "metric_list": [{"metric": "acc", "aggregation": "mean", "higher_is_better": True}]}
+
+
+def test_a_task_built_on_a_missing_scored_split_leaves_the_message_in_the_block(locator: DataLocator) -> None:
+    """lm-eval builds arc_easy on its test split, which the mirror lacks: the build fails on the empty
+    stand-in (lm-eval reads its first document) and the block holds the one-line message to raise instead."""
     pytest.importorskip("lm_eval")
-    from pytest_llmeval.clients.protocol import ClientBase
-    from pytest_llmeval.harness.entries import complete, lm_eval_spec
-    from pytest_llmeval.harness.task_run import execute_task
-    from pytest_llmeval.run_result import RunFailed
-    from pytest_llmeval.runspec import Description
+    from lm_eval.api.task import ConfigurableTask
 
     if not (MIRROR / "hf" / "allenai" / "ai2_arc" / "ARC-Easy" / "validation").is_dir():
         pytest.skip("no ARC-Easy copy in the mirror")
     assert not (MIRROR / "hf" / "allenai" / "ai2_arc" / "ARC-Easy" / "test").exists()
-
-    class NoRequests(ClientBase):
-        def generate(self, requests: Any) -> Any:
-            raise AssertionError("no request should be sent")
-
-    spec = lm_eval_spec(Description.parse("lm_eval:task=arc_easy"))
-    spec = dataclasses.replace(spec, adapter_spec=dataclasses.replace(
-        spec.adapter_spec, model_deployment="local/none", model="none/none"))
-    with pytest.raises(RunFailed) as caught:
-        execute_task(complete(spec, ()), NoRequests(), locator, tmp_path, "suite", 2)
-    error = caught.value.error
-    assert isinstance(error, DataNotFoundError), f"{type(error).__name__}: {error}"
-    message = _one_line(error)
-    assert "allenai/ai2_arc" in message and "'test'" in message
+    with mirrored_datasets(locator) as missing, pytest.raises(IndexError):
+        ConfigurableTask(config=dict(ARC_EASY))
+    assert "test" in missing
+    message = _one_line(DataNotFoundError(missing["test"]))
+    assert "allenai/ai2_arc" in message and "config ARC-Easy" in message and "split 'test'" in message
     assert str(MIRROR / "hf" / "allenai" / "ai2_arc" / "ARC-Easy" / "test") in message

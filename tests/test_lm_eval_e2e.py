@@ -51,7 +51,8 @@ def _properties(junit: Path) -> list[dict[str, str]]:
 
 
 def test_hellaswag_writes_lm_eval_files_and_ours_and_a_rerun_loads_no_model(pytester: pytest.Pytester) -> None:
-    _eval_file(pytester.path, '{description: "lm_eval:task=hellaswag", gates: ["acc_norm >= 0.05", "acc,none >= 0.05"]}')
+    gates = '["acc_norm >= 0.05", "acc,none >= 0.05"]'
+    _eval_file(pytester.path, f'{{description: "lm_eval:task=hellaswag", gates: {gates}}}')
     args = ["--llmeval-max-eval-instances", "20", "-p", "no:cacheprovider"]
     first = pytester.runpytest(*args, "--junitxml", "first.xml")
     first.assert_outcomes(passed=1)
@@ -175,3 +176,18 @@ def test_entries_in_a_conf_file_run_too(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(passed=1)
     results, samples = _lm_eval_files(pytester.path / "benchmark_output")
     assert "acc,none" in results["results"]["copa"] and len(samples) == 3
+
+
+def test_baselines_and_the_report_take_lm_eval_runs(pytester: pytest.Pytester) -> None:
+    _eval_file(pytester.path, '"lm_eval:task=copa"')
+    args = ["--llmeval-max-eval-instances", "6", "-p", "no:cacheprovider"]
+    pytester.runpytest(*args, "--llmeval-save-baseline", "base").assert_outcomes(passed=1)
+    report = (pytester.path / "benchmark_output" / "runs" / "default" / "llmeval_report.html").read_text("utf-8")
+    assert "The man turned on the faucet therefore" in report  # the first document's prompt
+    compared = pytester.runpytest(*args, "--llmeval-compare", "base")
+    compared.assert_outcomes(passed=1)
+    summary = json.loads((pytester.path / "benchmark_output" / "runs" / "default" / "llmeval_summary.json")
+                         .read_text(encoding="utf-8"))
+    comparison = summary["runs"][0]["comparison"]
+    assert comparison is not None and comparison["regression"] is False
+    assert (comparison["right_to_wrong"], comparison["wrong_to_right"]) == (0, 0)

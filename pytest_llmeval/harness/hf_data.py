@@ -52,13 +52,15 @@ def _splits_class() -> type:
 
         where: Callable[[str], str]
         fetch: Callable[[str], Any]
-        missing: dict[str, str]
+        missing: dict[str, str]  # this dataset's
+        noted: dict[str, str]  # the whole block's (see mirrored_datasets)
 
         def __missing__(self, split: str) -> Any:
             try:
                 data = self.fetch(split)
             except Exception as exc:  # the Hub is unreachable, or has no such split
                 self.missing[split] = f"{self.where(split)} ({_first_line(exc)})"
+                self.noted[split] = self.missing[split]
                 some = next(iter(self.values()))
                 data = some.select([])
             self[split] = data
@@ -91,7 +93,7 @@ def _load_mirrored(locator: DataLocator, folder: Path, path: str, name: str | No
         except Exception as exc:
             raise DataNotFoundError(f"{where(split)} ({_first_line(exc)})") from None
     splits = _splits_class()({key: datasets.load_from_disk(str(p)) for key, p in available.items()})
-    splits.where, splits.fetch, splits.missing = where, fetch, missing
+    splits.where, splits.fetch, splits.missing, splits.noted = where, fetch, {}, missing
     return splits
 
 

@@ -185,7 +185,8 @@ class ClientLM(TemplateLM):
         max_tokens = int(options.pop("max_gen_toks", DEFAULT_MAX_GEN_TOKS))
         sampling = bool(options.pop("do_sample", False))
         temperature = float(options.pop("temperature", 0.0)) if sampling else 0.0
-        top_p = float(options.pop("top_p", 1.0) or 1.0)
+        top_p = options.pop("top_p", None)
+        top_p = 1.0 if top_p is None else float(top_p)
         base = self._base()
         if self.tokenizer is None and context.startswith("["):  # apply_chat_template's JSON for a chat endpoint
             try:

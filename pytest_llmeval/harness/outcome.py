@@ -33,7 +33,8 @@ class HarnessTask:
         return {"task": self.task, "groups": list(self.groups), "num_fewshot": self.num_fewshot,
                 "fewshot_as_multiturn": self.fewshot_as_multiturn, "apply_chat_template": self.apply_chat_template,
                 "system_instruction": self.system_instruction, "gen_kwargs": self.gen_kwargs,
-                "seeds": list(self.seeds), "include_paths": list(self.include_paths)}
+                "seeds": list(self.seeds), "include_paths": list(self.include_paths),
+                "confirm_run_unsafe_code": self.confirm_run_unsafe_code}
 
 
 @dataclass
