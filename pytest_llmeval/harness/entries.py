@@ -110,15 +110,13 @@ def main_metric(config: dict[str, Any]) -> str:
 def complete(run_spec: RunSpec, include_paths: Sequence[str]) -> RunSpec:
     """The run spec with the session's task folders and the task's main metric, which need
     lm-eval's index (run time, in the process that runs it)."""
-    from pytest_llmeval.harness.task_index import task_manager
+    from pytest_llmeval.harness.task_index import task_config
 
     assert run_spec.harness is not None
     paths = tuple(include_paths)
-    entry = task_manager(paths).task_index.get(run_spec.harness.task)
-    if entry is None:
-        raise ConfigError(f"unknown lm-eval task {run_spec.harness.task!r}", field="task")
+    config = task_config(run_spec.harness.task, paths)
     return dataclasses.replace(run_spec, harness=dataclasses.replace(run_spec.harness, include_paths=paths),
-                               main_metric=main_metric(dict(entry.cfg or {})))
+                               main_metric=main_metric(config))
 
 
 @run_spec_function(SCENARIO)

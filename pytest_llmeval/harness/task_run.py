@@ -21,7 +21,7 @@ from pytest_llmeval.harness.hf_data import check_needed, mirrored_datasets
 from pytest_llmeval.harness.lm import ClientLM, Ledger
 from pytest_llmeval.harness.outcome import HarnessOutcome, HarnessTask
 from pytest_llmeval.harness.results import build_result
-from pytest_llmeval.harness.task_index import group_infos, task_manager
+from pytest_llmeval.harness.task_index import group_infos, task_manager_for
 from pytest_llmeval.report.harness_output import write_harness_files
 from pytest_llmeval.report.helm_output import run_dir, write_run
 from pytest_llmeval.run_result import RunFailed, RunResult
@@ -77,7 +77,7 @@ def execute_task(run_spec: RunSpec, client: Client, locator: DataLocator, output
     ledger = Ledger()
     lm = ClientLM(client, spec.model_deployment, spec.model, tokenizer, max_length=max_length,
                   progress=progress, ledger=ledger)
-    manager = task_manager(settings.include_paths)
+    manager = task_manager_for(settings.task, settings.include_paths)
     folder = run_dir(output_path, suite, run_spec.name)
     task: Any = None
     try:
