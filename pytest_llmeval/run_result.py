@@ -33,6 +33,8 @@ class InstanceResult:
 
     states: list[RequestState]
     stats: list[Stat] = field(default_factory=list)
+    # The score of each reference the answer was picked by (lm-eval's per-choice log-likelihoods).
+    reference_scores: list[float] = field(default_factory=list)
 
     @property
     def head(self) -> RequestState:

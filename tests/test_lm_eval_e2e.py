@@ -184,6 +184,11 @@ def test_baselines_and_the_report_take_lm_eval_runs(pytester: pytest.Pytester) -
     pytester.runpytest(*args, "--llmeval-save-baseline", "base").assert_outcomes(passed=1)
     report = (pytester.path / "benchmark_output" / "runs" / "default" / "llmeval_report.html").read_text("utf-8")
     assert "The man turned on the faucet therefore" in report  # the first document's prompt
+    data = json.loads(report.split('id="llmeval-data">', 1)[1].split("</script>", 1)[0])
+    first = data["runs"][0]["instances"][0]
+    assert [r["correct"] for r in first["references"]] == [False, True]  # copa's first label is 1
+    scores = [r["score"] for r in first["references"]]
+    assert first["prediction"] == first["references"][scores.index(max(scores))]["text"]  # the model's pick
     compared = pytester.runpytest(*args, "--llmeval-compare", "base")
     compared.assert_outcomes(passed=1)
     summary = json.loads((pytester.path / "benchmark_output" / "runs" / "default" / "llmeval_summary.json")

@@ -81,9 +81,9 @@ def _documents(ledger: Ledger) -> dict[int, list[Exchange]]:
     return docs
 
 
-def _instance_stats(samples: list[dict[str, Any]], split: str, multiple_choice: bool) -> dict[int, list[Stat]]:
+def _instance_stats(samples: list[dict[str, Any]], split: str, scores: dict[int, list[float]]) -> dict[int, list[Stat]]:
     """Per document, lm-eval's metric values under each filter (and, for multiple choice, the
-    choice lm-eval's ``acc`` took: the highest log-likelihood)."""
+    choice lm-eval's ``acc`` took: the highest log-likelihood of ``scores``)."""
     stats: dict[int, list[Stat]] = {}
     for sample in samples:
         doc_stats = stats.setdefault(int(sample["doc_id"]), [])
@@ -91,13 +91,22 @@ def _instance_stats(samples: list[dict[str, Any]], split: str, multiple_choice: 
             value = sample.get(metric)
             if isinstance(value, (bool, int, float)):
                 doc_stats.append(Stat(MetricName(metric_key(metric, sample["filter"]), split)).add(float(value)))
-        if multiple_choice and sample["filter"] == NO_FILTER and not any(
-                s.name.name == "predicted_index" for s in doc_stats):
+    for doc_id, lls in scores.items():
+        if lls:
+            stats.setdefault(doc_id, []).append(
+                Stat(MetricName("predicted_index", split)).add(max(range(len(lls)), key=lambda i: lls[i])))
+    return stats
+
+
+def _choice_scores(samples: list[dict[str, Any]]) -> dict[int, list[float]]:
+    """Each document's log-likelihood per choice, as lm-eval's unfiltered answers hold them."""
+    scores: dict[int, list[float]] = {}
+    for sample in samples:
+        if sample["filter"] == NO_FILTER:
             lls = [r[0] if isinstance(r, (list, tuple)) else r for r in sample.get("filtered_resps", [])]
             if lls and all(isinstance(v, (int, float)) for v in lls):
-                doc_stats.append(Stat(MetricName("predicted_index", split)).add(max(range(len(lls)),
-                                                                                  key=lambda i: lls[i])))
-    return stats
+                scores[int(sample["doc_id"])] = [float(v) for v in lls]
+    return scores
 
 
 def _aggregates(outcome: HarnessOutcome, instances: list[InstanceResult], split: str) -> list[Stat]:
@@ -134,7 +143,9 @@ def build_result(run_spec: RunSpec, task: Any, outcome: HarnessOutcome | None, l
     description = str(getattr(getattr(task, "config", None), "description", "") or "") if task is not None else ""
     scenario = TaskScenario(name, description)
     multiple_choice = task is not None and getattr(task, "OUTPUT_TYPE", "") == "multiple_choice"
-    per_doc = _instance_stats(outcome.samples.get(name, []) if outcome else [], split, multiple_choice)
+    samples = outcome.samples.get(name, []) if outcome else []
+    scores = _choice_scores(samples) if multiple_choice else {}
+    per_doc = _instance_stats(samples, split, scores)
     states: list[RequestState] = []
     instances: list[InstanceResult] = []
     fewshot = int(getattr(getattr(task, "config", None), "num_fewshot", 0) or 0) if task is not None else 0
@@ -148,7 +159,7 @@ def build_result(run_spec: RunSpec, task: Any, outcome: HarnessOutcome | None, l
                               result=e.result, reference_index=getattr(e.instance, "idx", None) if multiple_choice
                               else None, request_mode=e.kind) for e in exchanges]
         states.extend(group)
-        instances.append(InstanceResult(group, per_doc.get(doc_id, [])))
+        instances.append(InstanceResult(group, per_doc.get(doc_id, []), scores.get(doc_id, [])))
     result = RunResult(run_spec, scenario, states, instances, [], folder, 0.0, requests=ledger.requests,
                        cache_hits=ledger.cache_hits, failures=list(ledger.failures))
     if outcome is not None:

@@ -178,6 +178,14 @@ def _answer(group: list[Any], metrics: dict[str, float]) -> tuple[str, str | Non
     return "", None
 
 
+def _references(references: Any, scores: list[float]) -> list[dict[str, Any]]:
+    shown = [{"text": r.output, "correct": r.is_correct} for r in references]
+    if len(scores) == len(shown):
+        for reference, score in zip(shown, scores):
+            reference["score"] = score
+    return shown
+
+
 def instance_records(result: RunResult, main_metric: str) -> list[InstanceRecord]:
     """Instance records from a run's result: prompt, references, output, per-instance scores."""
     records: list[InstanceRecord] = []
@@ -197,7 +205,7 @@ def instance_records(result: RunResult, main_metric: str) -> list[InstanceRecord
         records.append(InstanceRecord(
             key=key, id=instance.id, split=instance.split, input=instance.input,
             prompt="\n\n---\n\n".join(_prompt_text(s.request) for s in group),
-            references=[{"text": r.output, "correct": r.is_correct} for r in instance.references],
+            references=_references(instance.references, instance_result.reference_scores),
             output=output, prediction=predicted, metrics=metrics,
             correct=is_right(metrics.get(main_metric)), perturbation=perturbation,
         ))

@@ -27,7 +27,8 @@
     tr.appendChild(input);
     var refs = el("td"); var ul = el("ul", "refs");
     (inst.references || []).forEach(function (r) {
-      ul.appendChild(el("li", r.correct ? "correct" : "", (r.correct ? "\u2713 " : "") + r.text));
+      var score = typeof r.score === "number" ? "  (log-likelihood " + r.score.toFixed(3) + ")" : "";
+      ul.appendChild(el("li", r.correct ? "correct" : "", (r.correct ? "\u2713 " : "") + r.text + score));
     });
     refs.appendChild(ul); tr.appendChild(refs);
     var pred = el("td");
