@@ -141,7 +141,7 @@ class OpenAICompatibleClient(ClientBase):
 
     def capabilities(self) -> Capabilities:
         """The completions API echoes the prompt with its log-probabilities; chat cannot."""
-        return Capabilities(prompt_logprobs=self.api == "completions")
+        return Capabilities(prompt_logprobs=self.api == "completions", raw_prompts=self.api == "completions")
 
     # --- generation ---------------------------------------------------------------------
 

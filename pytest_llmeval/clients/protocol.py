@@ -31,6 +31,9 @@ class Capabilities:
     context window and counted."""
     loads_weights: bool = False
     """The model runs in this process (``model_loads()`` counts its loads)."""
+    raw_prompts: bool = True
+    """A prompt can be sent as the exact text the model sees (``verbatim``); a chat endpoint
+    takes messages only."""
 
 
 @runtime_checkable

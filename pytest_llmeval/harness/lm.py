@@ -56,6 +56,9 @@ class ClientLM(TemplateLM):
         self.progress = progress
         self.ledger = ledger if ledger is not None else Ledger()
         self.add_bos_token = add_bos_token
+        # A chat endpoint takes messages, never raw text: chats go to it as messages (as lm-eval's
+        # local-chat-completions sends them) and log-likelihoods cannot be asked.
+        self.messages_only = not client.capabilities().raw_prompts
 
     # --- lm-eval's tokenization (HFLM's rules) -------------------------------------------
 
@@ -93,7 +96,7 @@ class ClientLM(TemplateLM):
     def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
         """The chat through the tokenizer's template, as HFLM renders it; without a local
         tokenizer, the messages as JSON for a chat endpoint (as lm-eval's API models do)."""
-        if self.tokenizer is None:
+        if self.tokenizer is None or self.messages_only:
             return json.dumps(chat_history, ensure_ascii=False)
         import jinja2
 
@@ -112,6 +115,9 @@ class ClientLM(TemplateLM):
         return list(super().loglikelihood(requests, disable_tqdm=True))
 
     def _loglikelihood_tokens(self, requests: list[Any], **kwargs: Any) -> list[tuple[float, bool]]:
+        if self.messages_only:
+            raise ClientError(f"{self.deployment} is a chat endpoint: it cannot score text, so lm-eval's "
+                              f"log-likelihood tasks need a completions endpoint (api: completions) or a local model")
         instances = getattr(self, "_current", None) or [None] * len(requests)
         self._current = []
         sent = [self._scoring_request(context_enc, continuation_enc, pair)
@@ -188,7 +194,7 @@ class ClientLM(TemplateLM):
         top_p = options.pop("top_p", None)
         top_p = 1.0 if top_p is None else float(top_p)
         base = self._base()
-        if self.tokenizer is None and context.startswith("["):  # apply_chat_template's JSON for a chat endpoint
+        if (self.tokenizer is None or self.messages_only) and context.startswith("["):  # apply_chat_template's JSON
             try:
                 messages = tuple(Message(m["role"], m["content"]) for m in json.loads(context))
             except (ValueError, KeyError, TypeError):
@@ -197,6 +203,9 @@ class ClientLM(TemplateLM):
                 base["verbatim"] = False
                 return Request(messages=messages, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                                stop_sequences=tuple(until), **base)
+        if self.messages_only:
+            raise ClientError(f"{self.deployment} is a chat endpoint, which takes messages only: run lm-eval "
+                              f"tasks on it with apply_chat_template=true (as lm_eval's local-chat-completions)")
         return Request(prompt=context, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
                        stop_sequences=tuple(until), **base)
 
