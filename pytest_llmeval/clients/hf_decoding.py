@@ -316,22 +316,39 @@ class TorchDecoding:
         logits = self._forward(model, input_ids, attention, prefix, 0)
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         width = input_ids.shape[1] - start
+        piece = self._piece
         outputs = []
         for row, ids in enumerate(encoded):
+            # The distributions predicting ids[1:], gathered at once: the prefix's, then the row's own.
             first_column = width - (len(ids) - start)  # where ids[start] sits in this row's logits
-            tokens = [Token(text=self.tokenizer.decode([ids[0]]), logprob=0.0)]
-            for pos in range(1, len(ids)):
-                before = pos - 1  # the position whose logits predict ids[pos]
-                if before < start:
-                    assert prefix is not None
-                    dist = prefix.logprobs[before]
-                else:
-                    dist = logprobs[row, first_column + before - start]
-                tokens.append(self._token(ids[pos], dist, top_k, chosen=ids[pos]))
+            shared = min(start, len(ids) - 1)
+            parts = [prefix.logprobs[:shared]] if prefix is not None and shared else []
+            if len(ids) - 1 > start:
+                parts.append(logprobs[row, first_column:first_column + len(ids) - 1 - start])
+            tokens = [Token(text=piece(ids[0]), logprob=0.0)]
+            if parts:
+                dists = torch.cat(parts) if len(parts) > 1 else parts[0]
+                chosen = torch.tensor(ids[1:], dtype=torch.long, device=dists.device)
+                values = dists.gather(1, chosen[:, None])[:, 0].tolist()
+                tops: list[dict[str, float]] = [{} for _ in values]
+                if top_k > 1:
+                    top_values, top_ids = torch.topk(dists, top_k, dim=-1)
+                    tops = [{piece(i): v for v, i in zip(vs, is_)}
+                            for vs, is_ in zip(top_values.tolist(), top_ids.tolist())]
+                tokens.extend(Token(text=piece(i), logprob=v, top_logprobs=t)
+                              for i, v, t in zip(ids[1:], values, tops))
             text = self.tokenizer.decode(ids)
             outputs.append([GeneratedOutput(text=text, logprob=sum(t.logprob for t in tokens), tokens=tokens,
                                             finish_reason=None if self.helm_answers else {"reason": "length"})])
         return outputs
+
+    def _piece(self, token_id: int) -> str:
+        """One token's text, decoded once per client (a scored prompt decodes every token)."""
+        pieces: dict[int, str] = self.__dict__.setdefault("_pieces", {})
+        text = pieces.get(token_id)
+        if text is None:
+            text = pieces[token_id] = self.tokenizer.decode([token_id])
+        return text
 
     def _stop_criteria(self, stops: tuple[str, ...]) -> Any:
         """Stop-string criteria, built once per set of stop strings (building one walks the
