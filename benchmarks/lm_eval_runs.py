@@ -206,6 +206,23 @@ def spread(values: list[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
 
+def cpu_probe() -> float:
+    """Milliseconds of one fixed float32 matrix product (the shape of a SmolLM2 MLP layer on 512
+    tokens), best of 20: the machine's speed just now. Shared machines slow down for minutes at
+    a time; a run whose probes are well above the others' was measured in such a spell."""
+    import time
+
+    import torch
+
+    a, b = torch.ones(512, 576), torch.ones(576, 1536)
+    best = math.inf
+    for _ in range(20):
+        started = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
 def table(header: list[str], rows: list[list[str]]) -> str:
     """Left-aligned first column, right-aligned others, two spaces apart."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from pytest_llmeval.clients import accelerators, hf_chat, hf_helm, hf_loading, hf_planning
+from pytest_llmeval.clients import accelerators, hf_chat, hf_contexts, hf_helm, hf_loading, hf_planning
 from pytest_llmeval.clients.hf_decoding import SharedPrefix, TorchDecoding
 from pytest_llmeval.clients.protocol import Capabilities, ClientBase, Finished, collect
 from pytest_llmeval.errors import ConfigError
@@ -200,7 +200,16 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
         encoded: list[list[int]] = list(tokenizer(texts, add_special_tokens=False)["input_ids"]) if texts else []
         for indices in hf_planning.decoding_groups(requests):
             first = requests[indices[0]]
-            for prefix_len, members in hf_planning.prefix_groups(indices, encoded, self.min_shared_prefix):
+            planned = hf_planning.prefix_groups(indices, encoded, self.min_shared_prefix)
+            if first.echo_prompt and first.max_tokens == 0 and self._contexts_on():
+                # Long prefixes many requests share keep their own pass; short contexts a few
+                # requests share (a document's choices) are scored many documents per batch.
+                alone = sorted(i for length, members in planned
+                               if not (length and len(members) > hf_contexts.MAX_ROWS // 2) for i in members)
+                planned = [(length, members) for length, members in planned
+                           if length and len(members) > hf_contexts.MAX_ROWS // 2]
+                yield from self._score_contexts(alone, requests, encoded, texts)
+            for prefix_len, members in planned:
                 started = time.perf_counter()
                 prefix = self._prefix(encoded[members[0]][:prefix_len], first) if prefix_len else None
                 shared_time = (time.perf_counter() - started) / len(members)  # each request's share
@@ -221,6 +230,46 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
                         )
                         for i, completions in zip(batch, outputs)
                     ]
+
+    def _contexts_on(self) -> bool:
+        """Batched contexts need a cache whose rows can be re-ordered (transformers' own)."""
+        return self.min_shared_prefix > 0 and not self.helm_answers
+
+    def _score_contexts(self, indices: list[int], requests: Sequence[Request], encoded: list[list[int]],
+                        texts: list[str]) -> Iterator[Finished]:
+        """Score ``indices`` a batch of shared contexts at a time (see :mod:`hf_contexts`)."""
+        tokenizer = self.tokenizer
+        pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        groups = hf_contexts.context_groups([i for i in indices if len(encoded[i]) > 1], encoded)
+        single = [i for i in indices if len(encoded[i]) <= 1]
+        if single:  # one token: nothing to share, the usual pass scores it
+            yield from self._score_plain(single, requests, encoded, texts)
+        top_k = requests[indices[0]].top_k_per_token if indices else 1
+        finish = None if self.helm_answers else {"reason": "length"}
+        for batch in hf_contexts.batches_of_groups(groups):
+            started = time.perf_counter()
+            outputs = hf_contexts.score_batch(self.model, batch, encoded, top_k, pad_id, self._piece,
+                                              tokenizer.decode, finish)
+            members = [i for _, group in batch for i in group]
+            elapsed = (time.perf_counter() - started) / len(members)
+            yield members, [self._result(outputs[i], texts[i], len(encoded[i]), elapsed, batch_prefix=0)
+                            for i in members]
+
+    def _score_plain(self, indices: list[int], requests: Sequence[Request], encoded: list[list[int]],
+                     texts: list[str]) -> Iterator[Finished]:
+        for batch in self._batches(sorted(indices, key=lambda i: len(encoded[i])), encoded):
+            started = time.perf_counter()
+            outputs = self._run_with_backoff(batch, requests, encoded, None)
+            elapsed = (time.perf_counter() - started) / len(batch)
+            yield batch, [self._result(out[0], texts[i], len(encoded[i]), elapsed, batch_prefix=0)
+                          for i, out in zip(batch, outputs)]
+
+    @staticmethod
+    def _result(output: GeneratedOutput, text: str, tokens: int, elapsed: float, batch_prefix: int) -> RequestResult:
+        return RequestResult(success=True, completions=[output], request_time=elapsed,
+                             request_datetime=int(time.time()), raw_request={"prompt": text},
+                             raw_response={"completions": [output.finish_reason], "num_prompt_tokens": tokens,
+                                           "shared_prefix_tokens": batch_prefix})
 
     def _run_with_backoff(self, batch: list[int], requests: Sequence[Request], encoded: list[list[int]],
                           prefix: SharedPrefix | None) -> list[list[GeneratedOutput]]:
