@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.lm_eval_runs import (  # noqa: E402
     BUNDLED,
     Comparison,
+    Run,
     bundled_weights,
     compare,
     default_data_dir,
@@ -37,6 +38,12 @@ from benchmarks.lm_eval_runs import (  # noqa: E402
 TASKS = "hellaswag,winogrande,piqa,copa,mmlu_anatomy"
 
 
+def busy(run: Run) -> str:
+    """The cores other processes used during the run, when that slowed it (its time is then
+    not a measurement; lm_eval_throughput.py measures time)."""
+    return f" (other processes used {run.others:.2f} cores meanwhile)" if run.others and run.others > 0.25 else ""
+
+
 def failed(c: Comparison, tolerance: float) -> bool:
     return (c.max_ll_diff > tolerance or bool(c.problems) or bool(c.aggregates_differ)
             or any(c.disagreements(m) for m in c.metric_names) or c.documents == 0)
@@ -46,10 +53,10 @@ def check(args: argparse.Namespace, work: Path) -> int:
     mirror = Path(args.data_dir).resolve()
     tasks = [t for t in args.tasks.split(",") if t]
     ours = run_ours(tasks, args.limit, work / "ours", mirror)
-    print(f"ours: {ours.seconds:.1f} s, files in {ours.folder}", flush=True)
+    print(f"ours: {ours.seconds:.1f} s{busy(ours)}, files in {ours.folder}", flush=True)
     theirs = run_lm_eval(tasks, args.limit, work / "lm_eval", mirror, bundled_weights(), args.batch_size)
-    print(f"lm_eval --model hf (batch size {args.batch_size}): {theirs.seconds:.1f} s, files in {theirs.folder}",
-          flush=True)
+    print(f"lm_eval --model hf (batch size {args.batch_size}): {theirs.seconds:.1f} s{busy(theirs)}, "
+          f"files in {theirs.folder}", flush=True)
 
     comparisons = [compare(task, ours, theirs) for task in tasks]
     rows = []

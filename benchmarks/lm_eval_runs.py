@@ -28,7 +28,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
-from benchmarks.timing import MIRROR, environment, timed_process, timed_pytest  # noqa: E402
+from benchmarks.timing import MIRROR, environment, other_load, timed_process, timed_pytest  # noqa: E402
 
 BUNDLED = "local/smollm2-135m-instruct"
 DATA_DIR_ENV = "LLMEVAL_DATA_DIR"
@@ -66,11 +66,13 @@ def bundled_weights() -> Path:
 
 @dataclass
 class Run:
-    """One finished process: its seconds and the folder holding lm-eval's files."""
+    """One finished process: its seconds, the folder holding lm-eval's files, and the cores
+    the machine's other processes used meanwhile (None where that cannot be read)."""
 
     way: str
     seconds: float
     folder: Path
+    others: float | None = None
 
     def results(self) -> dict[str, dict[str, Any]]:
         """Each task's aggregated entry of ``results_<date>.json`` (ours writes one file per task)."""
@@ -108,12 +110,13 @@ def run_ours(tasks: list[str], limit: int, folder: Path, mirror: Path) -> Run:
     fresh(folder)
     eval_file = folder / "eval_lm_eval.yaml"
     eval_file.write_text("entries:\n" + "".join(f"  - description: \"lm_eval:task={t}\"\n" for t in tasks))
-    seconds, _ = timed_pytest(
-        [str(eval_file), "-q", "-p", "no:cacheprovider", "--rootdir", str(folder), "-c", os.devnull,
-         "--llmeval-disable-cache", "--llmeval-models", BUNDLED, "--llmeval-max-eval-instances", str(limit),
-         "--llmeval-data-dir", str(mirror), "--llmeval-output-path", str(folder / "out"),
-         "--llmeval-local-path", str(folder / "prod_env")], folder, environment(mirror))
-    return Run("ours", seconds, _lm_eval_folder(folder / "out" / "lm_eval"))
+    with other_load() as load:
+        seconds, _ = timed_pytest(
+            [str(eval_file), "-q", "-p", "no:cacheprovider", "--rootdir", str(folder), "-c", os.devnull,
+             "--llmeval-disable-cache", "--llmeval-models", BUNDLED, "--llmeval-max-eval-instances", str(limit),
+             "--llmeval-data-dir", str(mirror), "--llmeval-output-path", str(folder / "out"),
+             "--llmeval-local-path", str(folder / "prod_env")], folder, environment(mirror))
+    return Run("ours", seconds, _lm_eval_folder(folder / "out" / "lm_eval"), load.cores)
 
 
 def run_lm_eval(tasks: list[str], limit: int, folder: Path, mirror: Path, weights: Path, batch_size: int) -> Run:
@@ -123,8 +126,9 @@ def run_lm_eval(tasks: list[str], limit: int, folder: Path, mirror: Path, weight
                "--model_args", f"pretrained={weights},dtype=float32", "--tasks", ",".join(tasks),
                "--limit", str(limit), "--device", "cpu", "--batch_size", str(batch_size),
                "--output_path", str(folder / "out"), "--log_samples"]
-    seconds, _ = timed_process(command, folder, environment(mirror), label="lm_eval")
-    return Run(f"lm_eval bs={batch_size}", seconds, _lm_eval_folder(folder / "out"))
+    with other_load() as load:
+        seconds, _ = timed_process(command, folder, environment(mirror), label="lm_eval")
+    return Run(f"lm_eval bs={batch_size}", seconds, _lm_eval_folder(folder / "out"), load.cores)
 
 
 # --- comparing two runs' samples ----------------------------------------------------------------
@@ -204,23 +208,6 @@ def _same(a: Any, b: Any) -> bool:
 def spread(values: list[float]) -> tuple[float, float, float]:
     """Median, min and max."""
     return statistics.median(values), min(values), max(values)
-
-
-def cpu_probe() -> float:
-    """Milliseconds of one fixed float32 matrix product (the shape of a SmolLM2 MLP layer on 512
-    tokens), best of 20: the machine's speed just now. Shared machines slow down for minutes at
-    a time; a run whose probes are well above the others' was measured in such a spell."""
-    import time
-
-    import torch
-
-    a, b = torch.ones(512, 576), torch.ones(576, 1536)
-    best = math.inf
-    for _ in range(20):
-        started = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - started)
-    return best * 1000
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:

@@ -41,7 +41,7 @@ def test_a_name_table_refuses_a_name_another_origin_declared() -> None:
 def test_the_builtins_come_from_the_explicit_list() -> None:
     registries = builtin_registries()
     assert set(registries.scenarios) == {"mmlu", "boolq", "gsm", "synthetic_reasoning", "natural_qa", "narrative_qa",
-                                         "wmt_14", "commonsense", "med_qa", "legalbench", "math"}
+                                         "wmt_14", "commonsense", "med_qa", "legalbench", "math", "lm_eval"}
     assert registries.scenarios["mmlu"] is mmlu_spec and registries.scenarios.origin("mmlu") == BUILTIN
     assert "mmlu:subject=all" in registries.expanders
     assert {"exact_match", "f1_score", "final_number_exact_match"} <= set(registries.metrics)

@@ -91,6 +91,9 @@ def old_request_dict(request: Request) -> dict[str, Any]:
     data["stop_sequences"] = list(request.stop_sequences)
     if request.messages is not None:
         data["messages"] = [dataclasses.asdict(m) for m in request.messages]
+    if not data.pop("verbatim"):  # a later field, in the dict only when set: older keys stay as they were
+        return data
+    data["verbatim"] = True
     return data
 
 
@@ -115,6 +118,14 @@ PINNED_KEYS = [
 def test_request_dict_is_the_asdict_formula(request_: Request) -> None:
     new, old = request_.to_dict(), old_request_dict(request_)
     assert new == old and list(new) == list(old) and repr(new) == repr(old)
+
+
+def test_a_verbatim_request_says_so_and_has_its_own_key() -> None:
+    plain = REQUESTS[0]
+    verbatim = dataclasses.replace(plain, verbatim=True)
+    assert verbatim.to_dict() == {**plain.to_dict(), "verbatim": True}
+    assert Request.from_dict(verbatim.to_dict()) == verbatim
+    assert cache_key(plain.model_deployment, IDENTITY, verbatim) != cache_key(plain.model_deployment, IDENTITY, plain)
 
 
 @pytest.mark.parametrize(("request_", "pinned"), list(zip(REQUESTS, PINNED_KEYS)), ids=["prompt", "messages", "echo"])
@@ -144,7 +155,8 @@ def test_result_dict_is_asdict(result: RequestResult) -> None:
 
 def test_every_field_is_in_the_hand_built_dicts() -> None:
     """A field added to a class without adding it to its dict fails here."""
-    for cls, obj in ((Request, REQUESTS[0]), (RequestResult, RESULTS[0]), (GeneratedOutput, RESULTS[0].completions[0]),
+    every = dataclasses.replace(REQUESTS[0], verbatim=True)  # verbatim is in the dict only when set
+    for cls, obj in ((Request, every), (RequestResult, RESULTS[0]), (GeneratedOutput, RESULTS[0].completions[0]),
                      (Token, Token("a", 0.0)), (Message, Message("user", "hi")),
                      (InstanceRecord, InstanceRecord("k", "id0", "test"))):
         dumped = obj.to_dict() if hasattr(obj, "to_dict") else obj.to_json()  # type: ignore[attr-defined]
