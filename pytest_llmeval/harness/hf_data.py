@@ -2,7 +2,7 @@
 
 lm-eval's tasks call ``datasets.load_dataset(path=..., name=..., **dataset_kwargs)`` while they
 are built, and offer no hook to hand them a dataset. While tasks are built,
-:func:`mirrored_datasets` answers those calls from ``<mirror>/hf/<path>/<name or default>/<split>/``
+:func:`mirrored_datasets` answers those calls from ``MIRROR/hf/DATASET_PATH/DATASET_NAME (or default)/SPLIT/``
 (the layout of the shared data mirror) and hands the rest to ``datasets`` (the Hub, or its
 cache). A split neither place has fails with one line naming the dataset, the split and the
 folder where it was expected.
