@@ -97,6 +97,12 @@ def _lm_eval_folder(output: Path) -> Path:
     return found[0]
 
 
+def cpu_environment(mirror: Path) -> dict[str, str]:
+    """Offline, with the mirror, and no GPU: ours would otherwise run the bundled model in
+    bfloat16 on one, while lm_eval is asked for float32 on the CPU."""
+    return {**environment(mirror), "CUDA_VISIBLE_DEVICES": ""}
+
+
 def fresh(folder: Path) -> Path:
     """A new empty folder: an earlier run's files would be read as this one's."""
     if folder.exists() and any(folder.iterdir()):
@@ -115,7 +121,7 @@ def run_ours(tasks: list[str], limit: int, folder: Path, mirror: Path) -> Run:
             [str(eval_file), "-q", "-p", "no:cacheprovider", "--rootdir", str(folder), "-c", os.devnull,
              "--llmeval-disable-cache", "--llmeval-models", BUNDLED, "--llmeval-max-eval-instances", str(limit),
              "--llmeval-data-dir", str(mirror), "--llmeval-output-path", str(folder / "out"),
-             "--llmeval-local-path", str(folder / "prod_env")], folder, environment(mirror))
+             "--llmeval-local-path", str(folder / "prod_env")], folder, cpu_environment(mirror))
     return Run("ours", seconds, _lm_eval_folder(folder / "out" / "lm_eval"), load.cores)
 
 
@@ -127,7 +133,7 @@ def run_lm_eval(tasks: list[str], limit: int, folder: Path, mirror: Path, weight
                "--limit", str(limit), "--device", "cpu", "--batch_size", str(batch_size),
                "--output_path", str(folder / "out"), "--log_samples"]
     with other_load() as load:
-        seconds, _ = timed_process(command, folder, environment(mirror), label="lm_eval")
+        seconds, _ = timed_process(command, folder, cpu_environment(mirror), label="lm_eval")
     return Run(f"lm_eval bs={batch_size}", seconds, _lm_eval_folder(folder / "out"), load.cores)
 
 
