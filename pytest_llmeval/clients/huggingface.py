@@ -232,7 +232,8 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
                     ]
 
     def _contexts_on(self) -> bool:
-        """Batched contexts need a cache whose rows can be re-ordered (transformers' own)."""
+        """Batched contexts go with prefix sharing (``min_shared_prefix: 0`` turns both off); HELM's
+        answer rules keep the one-prefix-per-pass path they were checked on."""
         return self.min_shared_prefix > 0 and not self.helm_answers
 
     def _score_contexts(self, indices: list[int], requests: Sequence[Request], encoded: list[list[int]],
