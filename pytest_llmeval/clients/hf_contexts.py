@@ -20,7 +20,8 @@ MIN_CONTEXT = 4  # consecutive requests sharing fewer leading tokens are scored 
 
 
 def context_groups(indices: list[int], encoded: list[list[int]]) -> list[tuple[int, list[int]]]:
-    """Consecutive requests (in the order given) that share a context: (its length, members).
+    """Consecutive requests (in the order given) that share a context: (its length, members),
+    at most :data:`MAX_ROWS` members each.
 
     The context stops one token short of the shortest member, so every member keeps a token of
     its own; a request sharing nothing is a group of one whose context is all but its last token.
@@ -35,7 +36,10 @@ def context_groups(indices: list[int], encoded: list[list[int]]) -> list[tuple[i
             limit = min(length, len(ids) - 1)
             while common < limit and first[common] == ids[common]:
                 common += 1
-            if common >= MIN_CONTEXT:
+            # A group of one takes the next request's shared part as its context; a larger group only
+            # takes requests sharing its whole context (a header every document starts with is
+            # not a document's context), and stops at MAX_ROWS.
+            if common >= MIN_CONTEXT and (len(members) == 1 or common == length) and len(members) < MAX_ROWS:
                 groups[-1] = (common, [*members, i])
                 continue
         groups.append((len(ids) - 1, [i]))
