@@ -99,19 +99,21 @@ def test_gen_kwargs_and_few_shot_reach_lm_eval(project: pytest.Pytester) -> None
     assert state["request"]["prompt"].count("Q: ") == 3  # two examples, then the question
 
 
-def test_few_shot_examples_from_a_split_the_data_lacks_fail_in_one_line(project: pytest.Pytester) -> None:
-    (project.path / "eval_nq.yaml").write_text('entries:\n  - "lm_eval:task=nq_open,num_fewshot=2"\n')
+def _fails_with(project: pytest.Pytester, entry: str, line: str) -> None:
+    """The entry's one item fails with ``line`` in its report."""
+    (project.path / "eval_one.yaml").write_text(f'entries:\n  - "{entry}"\n')
     result = project.runpytest("--llmeval-models", "scripted/answers", "--llmeval-max-eval-instances", "2",
                                "-p", "no:cacheprovider")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*lm-eval data google-research-datasets/nq_open (config default), split 'train': "
-                                 "not in the mirror (it has validation; expected at *nq_open/default/train/)*"])
+    result.stdout.fnmatch_lines([line])
+
+
+def test_few_shot_examples_from_a_split_the_data_lacks_fail_in_one_line(project: pytest.Pytester) -> None:
+    _fails_with(project, "lm_eval:task=nq_open,num_fewshot=2",
+                "*lm-eval data google-research-datasets/nq_open (config default), split 'train': "
+                "not in the mirror (it has validation; expected at *nq_open/default/train/)*")
 
 
 def test_a_log_likelihood_task_needs_a_tokenizer(project: pytest.Pytester) -> None:
-    (project.path / "eval_copa.yaml").write_text('entries:\n  - "lm_eval:task=copa"\n')
-    result = project.runpytest("--llmeval-models", "scripted/answers", "--llmeval-max-eval-instances", "2",
-                               "-p", "no:cacheprovider")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*deployment 'scripted/answers' has no tokenizer: lm-eval's log-likelihood "
-                                 "requests need one*"])
+    _fails_with(project, "lm_eval:task=copa",
+                "*deployment 'scripted/answers' has no tokenizer: lm-eval's log-likelihood requests need one*")
