@@ -105,7 +105,7 @@ def test_the_report_gets_records_and_episodes_from_results_across_workers(tmp_pa
     assert (record.outcome, record.failures, record.requests, record.worker) == (
         "failed", [f"{item.name}: gate failed: played"], 2, "gw0")
     episodes = list(controller.episodes.values())
-    assert [e["episode"] for e in episodes] == ["episode_0", "episode_1"]
+    assert [e["episode"] for e in episodes] == ["instance_00000", "instance_00001"]
     assert [e["path"] for e in episodes] == [str(e.directory) for e in run.episodes]
     assert all(e["game"] == "hellogame" and e["turns"] for e in episodes)
     assert not math.isnan(episodes[0]["scores"]["Main Score"])

@@ -105,13 +105,21 @@ def episodes_of(root: Path) -> list[Path]:
     return sorted(p.parent for p in (root / "benchmark_output" / "results").rglob("scores.json"))
 
 
+def strict_json(path: Path) -> Any:
+    """The file's JSON; NaN or Infinity (not JSON) fail the test."""
+    def reject(constant: str) -> None:
+        raise AssertionError(f"{path} holds {constant}")
+    return json.loads(path.read_text(encoding="utf-8"), parse_constant=reject)
+
+
 def recompute_clemscores(results: Path) -> dict[str, float]:
     """clembench's bencheval, written again independently: pandas-style means and NumPy rounding."""
     rows: dict[str, dict[str, list[tuple[float, float]]]] = {}
     for path in results.rglob("scores.json"):
         players, game = path.parts[-5], path.parts[-4]
-        episode = json.loads(path.read_text())["episode scores"]
-        rows.setdefault(players, {}).setdefault(game, []).append((1 - episode["Aborted"], episode["Main Score"]))
+        episode = strict_json(path)["episode scores"]
+        main = math.nan if episode["Main Score"] is None else episode["Main Score"]  # null when aborted
+        rows.setdefault(players, {}).setdefault(game, []).append((1 - episode["Aborted"], main))
     clemscores = {}
     for players, games in rows.items():
         played = [np.round(np.mean([p for p, _ in eps]) * 100, 2) for eps in games.values()]
@@ -136,7 +144,7 @@ def test_game_items_are_named_for_k_selection(project: pytest.Pytester, xdist: l
     run = project.runpytest("-k", "taboo and low_en", "--llmeval-models", "scripted/mixed", *xdist)
     run.assert_outcomes(passed=1)
     [experiment] = (project.path / "benchmark_output" / "results").glob("*/taboo/*")
-    assert experiment.name == "low_en" and experiment.parent.parent.name == "scripted_mixed-t0.0--scripted_mixed-t0.0"
+    assert experiment.name == "low_en" and experiment.parent.parent.name == "scripted_mixed"  # clemcore's run folder
 
 
 @pytest.mark.parametrize("xdist", XDIST)
@@ -154,10 +162,10 @@ def test_a_player_that_never_follows_the_format_aborts_every_episode(project: py
     episodes = episodes_of(project.path)
     assert len(episodes) == 3
     for episode in episodes:
-        scores = json.loads((episode / "scores.json").read_text())["episode scores"]
+        scores = strict_json(episode / "scores.json")["episode scores"]
         assert scores["Aborted"] == 1 and scores["Violated Request Count"] == 1
-        assert scores["Main Score"] != scores["Main Score"]  # NaN
-    results = json.loads((project.path / "benchmark_output" / "results" / "results.json").read_text())
+        assert scores["Main Score"] is None  # NaN, written as JSON's null
+    results = strict_json(project.path / "benchmark_output" / "results" / "results.json")
     [entry] = results.values()
     assert entry["games"]["hellogame"]["% Played"] == 0.0
     result.stdout.fnmatch_lines(["*llmeval games*", "*hellogame*% played   0.00*episodes 3*"])
@@ -176,18 +184,17 @@ def test_clemscore_recomputed_from_the_records_equals_the_reported_one(project: 
     result = project.runpytest("--llmeval-models", "scripted/mixed", *xdist)
     result.assert_outcomes(passed=4)
     results = project.path / "benchmark_output" / "results"
-    reported = json.loads((results / "results.json").read_text())
+    reported = strict_json(results / "results.json")
     expected = recompute_clemscores(results)
-    assert set(expected) == set(reported) == {"scripted_mixed-t0.0--scripted_mixed-t0.0"}
+    assert set(expected) == set(reported) == {"scripted_mixed"}
     for players, clemscore in expected.items():
         assert reported[players]["clemscore"] == clemscore
         assert 0 < clemscore < 100  # a mix of wins, losses and aborts
-    result.stdout.fnmatch_lines([f"*clemscore {expected['scripted_mixed-t0.0--scripted_mixed-t0.0']:.2f}*"])
+    result.stdout.fnmatch_lines([f"*clemscore {expected['scripted_mixed']:.2f}*"])
     stats = json.loads(next((project.path / "benchmark_output" / "runs" / "default").glob(
         "hellogame*/stats.json")).read_text())
     played = next(s for s in stats if s["name"]["name"] == "percent_played")
-    assert round(played["mean"], 2) == reported["scripted_mixed-t0.0--scripted_mixed-t0.0"]["games"]["hellogame"][
-        "% Played"]
+    assert round(played["mean"], 2) == reported["scripted_mixed"]["games"]["hellogame"]["% Played"]
 
 
 @pytest.mark.parametrize("xdist", XDIST)
@@ -197,10 +204,10 @@ def test_context_overflow_aborts_cleanly_with_the_reason(project: pytest.Pyteste
     result.assert_outcomes(passed=1)
     for episode in episodes_of(project.path):
         interactions = json.loads((episode / "interactions.json").read_text())
-        assert interactions["Aborted"] == 1 and interactions["Request Count"] == 0
+        assert interactions["Aborted"] == 1 and interactions["Request Count"] == [0]
         assert "context window exceeded" in interactions["Abort Reason"]
         assert "max_sequence_length is 40" in interactions["Abort Reason"]
-        assert json.loads((episode / "requests.json").read_text()) == []
+        assert not (episode / "player_1.requests.json").exists()  # no call made: no request file, as in clemcore
         assert "context window exceeded" in (episode / "transcript.html").read_text()
 
 
@@ -219,7 +226,7 @@ def test_players_option_pairs_models_in_two_player_games(project: pytest.Pyteste
                                     "games.yaml::hellogame:greet_en[[]scripted/mixed[]]"])
     project.runpytest(*args, *xdist).assert_outcomes(passed=2)
     results = project.path / "benchmark_output" / "results"
-    episode = next((results / "scripted_describer-t0.0--scripted_guesser-t0.0" / "taboo" / "high_en").glob("episode_*"))
+    episode = next((results / "scripted_describer--scripted_guesser" / "taboo" / "high_en").glob("instance_*"))
     interactions = json.loads((episode / "interactions.json").read_text())
     assert interactions["players"]["Player 1"]["model_name"] == "scripted/describer"
     assert interactions["players"]["Player 2"]["model_name"] == "scripted/guesser"
@@ -321,7 +328,7 @@ def test_the_report_shows_the_episodes_this_session_played(project: pytest.Pytes
     project.makepyfile(test_fixture_game=FIXTURE_GAME_TEST)
     result = project.runpytest("--llmeval-models", "scripted/rebel", "--llmeval-max-episodes", "2", *xdist)
     result.assert_outcomes(passed=1, failed=1)
-    on_disk = sorted(p.parts[-4:] for p in (project.path / "benchmark_output" / "results").glob("*/*/*/episode_*"))
+    on_disk = sorted(p.parts[-4:] for p in (project.path / "benchmark_output" / "results").glob("*/*/*/instance_*"))
     episodes = report_data(project.path)["episodes"]
     assert sorted((e["players"], e["game"], e["experiment"], e["episode"]) for e in episodes) == on_disk
     assert len(on_disk) == 3  # two hellogame episodes of the item, the taboo one of the test
@@ -336,7 +343,7 @@ def test_the_report_shows_the_episodes_this_session_played(project: pytest.Pytes
                               "hellogame", *xdist)
     again.assert_outcomes(failed=1)
     shown = [(e["game"], e["episode"]) for e in report_data(project.path)["episodes"]]
-    assert shown == [("hellogame", f"episode_{sample_episodes(10, 1)[0]}")]  # the earlier ones stay on disk only
+    assert shown == [("hellogame", f"instance_{sample_episodes(10, 1)[0]:05d}")]  # the earlier ones stay on disk only
 
 
 FADING_PLAYER = '''
@@ -401,11 +408,12 @@ def test_hellogame_on_the_bundled_model_writes_valid_records(pytester: pytest.Py
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*llmeval games*", "*hellogame*episodes 2*"])
     episodes = sorted(p.parent for p in (out / "results").rglob("scores.json"))
-    assert [e.name for e in episodes] == [f"episode_{i}" for i in sample_episodes(10, 2)]  # seeded, 2 of 10
+    assert [e.name for e in episodes] == [f"instance_{i:05d}" for i in sample_episodes(10, 2)]  # seeded, 2 of 10
     for episode in episodes:
-        assert episode.parts[-4] == "local_smollm2-135m-instruct-t0.0--local_smollm2-135m-instruct-t0.0"
+        assert episode.parts[-4] == "local_smollm2-135m-instruct"
         interactions = json.loads((episode / "interactions.json").read_text())
-        [call] = json.loads((episode / "requests.json").read_text())
+        [entry] = json.loads((episode / "player_1.requests.json").read_text())["calls"]
+        call = entry["call"]
         assert "<|im_start|>user" in call["manipulated_prompt_obj"]["prompt"]  # the exact prompt sent
         reply = [e["action"]["content"] for e in interactions["turns"][0] if e["from"] == "Player 1"]
         assert reply and reply[0] == call["raw_response_obj"]["response"].strip()

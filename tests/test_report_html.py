@@ -115,7 +115,7 @@ def test_summary_is_strict_json_and_sorted(tmp_path: Path) -> None:
 
 
 def test_game_episodes_are_shown_as_their_records_hold_them(tmp_path: Path) -> None:
-    directory = tmp_path / "results" / "m-t0.0--m-t0.0" / "taboo" / "0_high_en" / "episode_0"
+    directory = tmp_path / "results" / "m" / "taboo" / "0_high_en" / "instance_00000"
     interactions = {
         "players": {"GM": "Game master for taboo", "Player 1": "describer", "Player 2": "guesser"},
         "turns": [[
@@ -126,19 +126,19 @@ def test_game_episodes_are_shown_as_their_records_hold_them(tmp_path: Path) -> N
         ]],
     }
     scores = {"turn scores": {}, "episode scores": {"Main Score": 100, "Aborted": 0, "Played": math.nan}}
-    episode = Episode("taboo", "0_high_en", 0, "m-t0.0--m-t0.0", directory, {}, interactions, [], scores)
+    episode = Episode("taboo", "0_high_en", 0, "m", directory, {}, interactions, [], scores)
     found = episode_view(episode)
     assert (found["path"], found["players"], found["game"], found["experiment"], found["episode"]) == (
-        str(directory), "m-t0.0--m-t0.0", "taboo", "0_high_en", "episode_0")
+        str(directory), "m", "taboo", "0_high_en", "instance_00000")
     assert found["roles"] == interactions["players"]
-    assert found["scores"]["Main Score"] == 100 and math.isnan(found["scores"]["Played"])
+    assert found["scores"]["Main Score"] == 100 and found["scores"]["Played"] is None  # the file holds null
     assert found["turns"][0][1]["content"] == EVIL
     assert found["turns"][0][2]["content"] == '{"ok": true}'
     assert found["turns"][0][3]["content"] == '["a", "b"]'  # as the JSON record holds it
-    later = dict(found, path=str(directory.parent / "episode_10"))
-    earlier = dict(found, path=str(directory.parent / "episode_9"))
-    assert [e["path"] for e in shown_episodes([earlier, later, found])] == [  # folders in name order
-        str(directory), str(directory.parent / "episode_10"), str(directory.parent / "episode_9")]
+    later = dict(found, path=str(directory.parent / "instance_00010"))
+    earlier = dict(found, path=str(directory.parent / "instance_00009"))
+    assert [e["path"] for e in shown_episodes([later, earlier, found])] == [  # folders in name order
+        str(directory), str(directory.parent / "instance_00009"), str(directory.parent / "instance_00010")]
     assert shown_episodes([later, found, earlier], limit=1) == [found]
     record = RunRecord(nodeid="g::taboo[m]", name="taboo:0_high_en[m]", key="k", scenario_key="k", model="m",
                        kind="game", scenario="taboo")

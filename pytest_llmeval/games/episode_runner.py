@@ -19,10 +19,25 @@ from typing import Any, ClassVar
 
 from pytest_llmeval.adapters.adapter_spec import AdapterSpec
 from pytest_llmeval.games.clemscore import EpisodeScore, GameTable, compute_table, nanmean
-from pytest_llmeval.games.episode_files import episode_dir, players_folder, write_json, write_text
+from pytest_llmeval.games.episode_files import (
+    EXPERIMENT_FILE,
+    INSTANCE_FILE,
+    INTERACTIONS_FILE,
+    SCORES_FILE,
+    TRANSCRIPT_FILE,
+    clear_episode,
+    episode_dir,
+    instance_folder,
+    run_folder,
+    signal_file,
+    update_run_file,
+    write_json,
+    write_text,
+)
 from pytest_llmeval.games.game_spec import GameSpec
 from pytest_llmeval.games.metrics import BENCH_SCORE, METRIC_ABORTED, METRIC_PLAYED, helm_name
 from pytest_llmeval.games.player_models import HandleModel, PlayerModel
+from pytest_llmeval.games.recorder import player_model_infos
 from pytest_llmeval.games.transcript import build_transcript
 from pytest_llmeval.metrics.stat import MetricName, Stat, aggregate
 from pytest_llmeval.perturbations.augment import augmenter_spec
@@ -36,7 +51,12 @@ MAIN_METRIC = "quality_score"  # a game run's headline figure: mean Main Score o
 
 @dataclass
 class Episode:
-    """One played episode: its records, as written to ``directory``, and its HELM stats."""
+    """One played episode: its records, as written to ``directory``, and its HELM stats.
+
+    ``index`` is the instance's position in its experiment, ``players`` the run folder's name
+    (``results/PLAYERS/GAME/EXPERIMENT/instance_GAMEID``), ``requests`` every model call in order
+    and ``player_requests`` the same calls per player file (``player_1.requests.json`` -> its content).
+    """
 
     game: str
     experiment: str
@@ -48,6 +68,12 @@ class Episode:
     requests: list[dict[str, Any]]
     scores: dict[str, Any]
     stats: list[Stat] = field(default_factory=list)
+    player_requests: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The episode folder's name, ``instance_00001`` for game_id 1."""
+        return self.directory.name
 
     @property
     def episode_scores(self) -> dict[str, Any]:
@@ -63,8 +89,7 @@ class Episode:
         return math.nan if value is None else float(value)
 
     def score(self) -> EpisodeScore:
-        return EpisodeScore(self.game, self.players, self.experiment, f"episode_{self.index}", int(self.aborted),
-                            self.main_score)
+        return EpisodeScore(self.game, self.players, self.experiment, self.name, int(self.aborted), self.main_score)
 
 
 class EpisodeScores:
@@ -122,29 +147,43 @@ class GamePlay(EpisodeScores):
 
 def play_episode(spec: GameSpec, experiment: dict[str, Any], instance: dict[str, Any], index: int,
                  models: Sequence[PlayerModel], results_root: Path) -> Episode:
-    """Play one instance and write its five record files; scores come from the records alone."""
+    """Play one instance and write its records; scores come from the records alone.
+
+    An episode the game code fails in keeps what it played, with ``error.json`` naming the error.
+    """
     for model in models:
         model.reset()
-    players = players_folder(_descriptors(spec, models))
-    directory = episode_dir(results_root, players, spec.game_name, experiment["name"], index)
-    write_json(directory / "instance.json", instance)
+    players = run_folder([m.name for m in models])
+    directory = episode_dir(results_root, players, spec.game_name, experiment["name"],
+                            instance_folder(instance, index))
     master = spec.master_class()(spec, experiment, list(models))
-    master.recorder.interactions["meta"]["results_folder"] = players
+    master.recorder.set_run(players, player_model_infos(models))
+    clear_episode(directory)
+    write_json(directory / INSTANCE_FILE, instance)
     try:
         master.setup(**instance)
         master.play()
-    finally:  # what was played so far is kept, even when the game code fails
-        write_json(directory / "interactions.json", master.interactions)
-        write_json(directory / "requests.json", master.requests)
+    except BaseException as exc:  # what was played so far is kept, even when the game code fails
+        _write_records(directory, master)
+        signal_file(directory, exc)
+        raise
+    _write_records(directory, master)
+    signal_file(directory)
     scorer = spec.scorer_class()(spec.game_name, experiment, instance)
     scores = scorer.compute_scores(master.interactions)
-    write_json(directory / "scores.json", scores)
-    write_text(directory / "transcript.html",
+    write_json(directory / SCORES_FILE, scores)
+    write_text(directory / TRANSCRIPT_FILE,
                build_transcript(master.interactions, experiment, instance, players, scores))
     episode = Episode(spec.game_name, experiment["name"], index, players, directory, instance, master.interactions,
-                      master.requests, scores)
+                      master.requests, scores, player_requests=master.recorder.request_files())
     episode.stats = episode_stats(episode)
     return episode
+
+
+def _write_records(directory: Path, master: Any) -> None:
+    write_json(directory / INTERACTIONS_FILE, master.interactions)
+    for name, record in master.recorder.request_files().items():
+        write_json(directory / name, record)
 
 
 def play_experiment(spec: GameSpec, experiment: dict[str, Any], models: Sequence[PlayerModel], results_root: Path,
@@ -152,13 +191,15 @@ def play_experiment(spec: GameSpec, experiment: dict[str, Any], models: Sequence
     """Play the chosen episodes of one experiment; raises :class:`RunFailed` with what was played
     when an episode fails."""
     started = time.perf_counter()
+    begun = datetime.now()
     instances = experiment["game_instances"]
     chosen = list(range(len(instances))) if episodes is None else list(episodes)
-    players = players_folder(_descriptors(spec, models))
+    players = run_folder([m.name for m in models])
+    infos = player_model_infos(models)
     config = {k: v for k, v in experiment.items() if k != "game_instances"}
-    config.update(timestamp=datetime.now().isoformat(), game_name=spec.game_name, dialogue_partners=players,
-                  player_models=[m.info() for m in models])
-    write_json(results_root / players / spec.game_name / experiment["name"] / "experiment.json", config)
+    config.update(timestamp=begun.isoformat(), game_name=spec.game_name, player_models=infos)
+    write_json(results_root / players / spec.game_name / experiment["name"] / EXPERIMENT_FILE, config)
+    update_run_file(results_root / players, infos, spec.game_name, spec.game_path, experiment["name"], begun)
     handle_models = [m for m in models if isinstance(m, HandleModel)]
     before = [(m.requests, m.cache_hits) for m in handle_models]
     names = sorted({m.name for m in models}, key=[m.name for m in models].index)
@@ -169,6 +210,9 @@ def play_experiment(spec: GameSpec, experiment: dict[str, Any], models: Sequence
     except Exception as exc:  # the episodes played so far are kept, with the requests they sent
         _finish(run, handle_models, before, started)
         raise RunFailed(exc, run) from exc
+    finally:
+        update_run_file(results_root / players, infos, spec.game_name, spec.game_path, experiment["name"], begun,
+                        datetime.now(), len(run.episodes))
     _finish(run, handle_models, before, started)
     log.info("%s: %d episodes, %% played %.1f", run.name, len(run.episodes),
              100 * run.played if run.episodes else math.nan)
@@ -184,14 +228,6 @@ def _finish(run: GameRunResult, handle_models: list[HandleModel], before: list[t
     if run.run_dir is not None:
         write_helm_run(run)
     run.seconds = time.perf_counter() - started
-
-
-def _descriptors(spec: GameSpec, models: Sequence[PlayerModel]) -> list[str]:
-    """clembench names the results folder after both players, even for a one-player game."""
-    descriptors = [m.descriptor() for m in models]
-    if len(descriptors) == 1:
-        descriptors = descriptors * 2
-    return descriptors[:2]
 
 
 def episode_stats(episode: Episode) -> list[Stat]:
@@ -229,6 +265,6 @@ def write_helm_run(run: GameRunResult) -> None:
         "metric_names": sorted({s.name.name for s in run.stats}),
     })
     write_json(directory / "per_instance_stats.json", [
-        {"instance_id": f"episode_{e.index}", "train_trial_index": 0, "stats": [s.to_json() for s in e.stats]}
+        {"instance_id": e.name, "train_trial_index": 0, "stats": [s.to_json() for s in e.stats]}
         for e in run.episodes])
     write_json(directory / "stats.json", [s.to_json() for s in run.stats])

@@ -1,4 +1,5 @@
-"""The games' part of the terminal summary and ``results/results.json``: % Played, quality, clemscore."""
+"""The games' part of the terminal summary and ``results/results.json`` (strict JSON: a quality
+score no episode has is ``null``): % Played, quality, clemscore, per run folder name."""
 
 from __future__ import annotations
 
@@ -22,8 +23,8 @@ def episode_scores(terminalreporter: Any) -> list[EpisodeScore]:
             game = dict(getattr(report, "user_properties", [])).get("llmeval_game")
             if not isinstance(game, dict):
                 continue
-            for index, aborted, main in game["episodes"]:
-                scores.append(EpisodeScore(game["game"], game["players"], game["experiment"], f"episode_{index}",
+            for index, aborted, main in game["episodes"]:  # index: the instance's position in its experiment
+                scores.append(EpisodeScore(game["game"], game["players"], game["experiment"], str(index),
                                            int(aborted), math.nan if main is None else float(main)))
     return scores
 

@@ -25,15 +25,13 @@ from pytest_llmeval.games.metrics import (
 )
 from pytest_llmeval.games.player import Player
 from pytest_llmeval.games.player_models import PlayerModel, PlayerModelError
-from pytest_llmeval.games.recorder import GameRecorder
+from pytest_llmeval.games.recorder import GameRecorder, player_model_infos
 
 if TYPE_CHECKING:
     from pytest_llmeval.games.game_spec import GameSpec
 
 log = logging.getLogger("pytest_llmeval.games")
 
-#: interactions key with the per-turn request counts the default scorer turns into turn scores
-TURN_COUNTS_KEY = "Request Counts per Turn"
 #: interactions key naming why the framework aborted an episode
 ABORT_REASON_KEY = "Abort Reason"
 DEFAULT_MAX_REQUESTS = 100
@@ -52,6 +50,7 @@ class DialogueGameMaster:
         self.game_spec = game_spec
         self.game_name = game_spec.game_name
         self.experiment = experiment
+        infos = player_model_infos(player_models)  # the run's models as given, before self-play
         if len(player_models) == 1 and game_spec.players > 1:
             player_models = player_models * game_spec.players  # self-play: one model in every role
         self.player_models = player_models
@@ -59,8 +58,7 @@ class DialogueGameMaster:
         self.messages_by_names: dict[str, list[dict[str, str]]] = {}
         self.current_turn = 0
         self.game_instance: dict[str, Any] = {}
-        self.recorder = GameRecorder(self.game_name, experiment.get("name", ""),
-                                     player_models={f"Player {i + 1}": m.info() for i, m in enumerate(player_models)})
+        self.recorder = GameRecorder(self.game_name, experiment.get("name", ""), player_models=infos)
         self.success = False
         self.lose = False
         self.aborted = False
@@ -131,7 +129,7 @@ class DialogueGameMaster:
 
     def setup(self, **game_instance: Any) -> None:
         self.game_instance = game_instance
-        self.recorder.interactions["meta"]["game_id"] = game_instance.get("game_id")
+        self.recorder.set_game_id(game_instance.get("game_id"))
         self._on_setup(**game_instance)
 
     def play(self) -> None:
@@ -216,22 +214,21 @@ class DialogueGameMaster:
         return parsed
 
     def _log_outcome(self) -> None:
-        """The standard keys clembench's scorers read, unless the game logged its own."""
+        """The standard keys clemcore's scorers read, unless the game logged its own: the outcome,
+        and the request counts as one list entry per round (as clemcore's recorder logs them)."""
         if not (self.success or self.aborted):
             self.lose = True  # the game ended without reaching its goal
         defaults = {
             METRIC_ABORTED: int(self.aborted),
             METRIC_LOSE: int(self.lose and not self.aborted),
             METRIC_SUCCESS: int(self.success and not self.aborted),
-            METRIC_REQUEST_COUNT: sum(self.request_counts),
-            METRIC_REQUEST_COUNT_PARSED: sum(self.parsed_request_counts),
-            METRIC_REQUEST_COUNT_VIOLATED: sum(self.violated_request_counts),
-            TURN_COUNTS_KEY: {METRIC_REQUEST_COUNT: self.request_counts,
-                              METRIC_REQUEST_COUNT_PARSED: self.parsed_request_counts,
-                              METRIC_REQUEST_COUNT_VIOLATED: self.violated_request_counts},
+            METRIC_REQUEST_COUNT: list(self.request_counts),
+            METRIC_REQUEST_COUNT_PARSED: list(self.parsed_request_counts),
+            METRIC_REQUEST_COUNT_VIOLATED: list(self.violated_request_counts),
         }
         for key, value in defaults.items():
             self.interactions.setdefault(key, value)
+        self.recorder.log_game_end()
 
     # --- hooks -------------------------------------------------------------------------------
 

@@ -1,7 +1,9 @@
 """Episode scoring from the records alone, as clembench's ``GameScorer`` does it.
 
-``scores.json`` is ``{"turn scores": {turn: {metric: value}}, "episode scores": {metric: value}}``.
-Main Score is NaN for an aborted episode, so it drops out of the quality score.
+``scores.json`` is ``{"turn scores": {turn: {metric: value}}, "episode scores": {metric: value}}``
+(the key clembench's games write). The request counts come as one entry per round (clemcore's
+current records) or as totals (clembench's legacy games log those). Main Score is NaN for an
+aborted episode, so it drops out of the quality score (the file holds ``null``).
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pytest_llmeval.games.master import TURN_COUNTS_KEY
 from pytest_llmeval.games.metrics import (
     BENCH_SCORE,
     METRIC_ABORTED,
@@ -20,6 +21,11 @@ from pytest_llmeval.games.metrics import (
     METRIC_REQUEST_SUCCESS,
     METRIC_SUCCESS,
 )
+
+
+def total(count: Any) -> Any:
+    """An episode's count from per-round counts (or a total as it is)."""
+    return sum(count) if isinstance(count, list) else count
 
 
 class GameScorer:
@@ -46,9 +52,9 @@ class GameScorer:
         return self.scores
 
     def score_turns(self, interactions: dict[str, Any]) -> None:
-        per_turn = interactions.get(TURN_COUNTS_KEY) or {}
-        for metric, counts in per_turn.items():
-            for turn_idx, value in enumerate(counts):
+        for metric in (METRIC_REQUEST_COUNT, METRIC_REQUEST_COUNT_PARSED, METRIC_REQUEST_COUNT_VIOLATED):
+            counts = interactions.get(metric)
+            for turn_idx, value in enumerate(counts if isinstance(counts, list) else []):
                 self.log_turn_score(turn_idx, metric, value)
 
     def score_game(self, interactions: dict[str, Any]) -> None:
@@ -64,11 +70,11 @@ class GameScorer:
         self.log_episode_score(METRIC_SUCCESS, 1 - lose if not aborted else 0)
 
     def score_requests(self, interactions: dict[str, Any]) -> None:
-        requests = interactions[METRIC_REQUEST_COUNT]
-        parsed = interactions[METRIC_REQUEST_COUNT_PARSED]
+        requests = total(interactions[METRIC_REQUEST_COUNT])
+        parsed = total(interactions[METRIC_REQUEST_COUNT_PARSED])
         self.log_episode_score(METRIC_REQUEST_COUNT, requests)
         self.log_episode_score(METRIC_REQUEST_COUNT_PARSED, parsed)
-        self.log_episode_score(METRIC_REQUEST_COUNT_VIOLATED, interactions[METRIC_REQUEST_COUNT_VIOLATED])
+        self.log_episode_score(METRIC_REQUEST_COUNT_VIOLATED, total(interactions[METRIC_REQUEST_COUNT_VIOLATED]))
         # clembench divides unguarded; an episode aborted before its first request has no ratio.
         self.log_episode_score(METRIC_REQUEST_SUCCESS, parsed / requests if requests else math.nan)
 

@@ -1,8 +1,8 @@
 """Game episodes for the report, from the games' results of this session.
 
 Each game run's result (``games/episode_runner.py``) holds its played episodes; the report shows
-each one's turns and scores exactly as its clembench-layout records hold them, its folder's last
-four parts naming ``<players>/<game>/<experiment>/<episode>``. Only this session's episodes are
+each one's turns and scores exactly as its records (clemcore's layout) hold them, its folder's last
+four parts naming ``RUN/GAME/EXPERIMENT/instance_GAMEID``. Only this session's episodes are
 shown, since only this session's results are handed over.
 """
 
@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pytest_llmeval.games.episode_files import dumps
 
 if TYPE_CHECKING:
     from pytest_llmeval.games.episode_runner import Episode
@@ -37,9 +39,9 @@ def _turns(interactions: Any) -> list[list[dict[str, Any]]]:
 
 
 def _as_written(value: Any) -> Any:
-    """The value as its record file holds it (``games/episode_files.py`` writes JSON, ``str`` for
-    anything else), so the report shows exactly what the records say."""
-    return json.loads(json.dumps(value, ensure_ascii=False, default=str))
+    """The value as its record file holds it (``games/episode_files.py`` writes strict JSON, NaN
+    as null and ``str`` for anything else), so the report shows exactly what the records say."""
+    return json.loads(dumps(value))
 
 
 def episode_view(episode: Episode) -> dict[str, Any]:

@@ -6,6 +6,12 @@ aborts); a five-letter word missing from the game's word list is re-prompted up 
 ``max_retry_per_error`` times (counted as parsed) before the episode aborts. Feedback marks
 each letter green, yellow or red. Main Score by rounds used: wordle 100, 100, 100, 50, 30, 20
 for 1-6; wordle_withclue 100 / rounds (2 decimals); 0 on a loss; NaN when aborted.
+
+Experiments are read as clembench's wordle reads them, so its own ``instances*.json`` play
+unchanged: the keywords and word list from ``lang_keywords`` (``official_words_list``), the
+rounds and retries from ``common_config``, and the fallbacks for its older files (no
+``lang_keywords`` but ``english_words``, ``max_attempts_per_game``, a retry count as a number, the
+prompt as a message list). wordle_withcritic (a second, critic player) is not played by this master.
 """
 
 from __future__ import annotations
@@ -87,28 +93,59 @@ class WordGuesser(Player):
         return "explanation: a common opening word\nguess: stare"
 
 
+def older_version_words(experiment: dict[str, Any]) -> dict[str, Any]:
+    """The keywords clembench's wordle assumes for instance files written before ``lang_keywords``."""
+    return {
+        "max_word_length": experiment["common_config"]["max_word_length"],
+        "official_words_list": experiment["english_words"],
+        "clue_lang": "clue:", "guess_lang": "guess:", "guess_word_lang": "word", "explanation_lang": "explanation:",
+        "explanataion_details_lang": "details", "guess_feedback_lang": "guess_feedback:",
+        "error_prompt_text": {
+            "INVALID_WORD_LENGTH": "The guess should have exactly 5 letters.",
+            "INVALID_WORD": "The guess should contain only letters.",
+            "NOT_VALID_WORD_FOR_GAME": "Your guess is not a valid word for this game.",
+            "INVALID_FORMAT": "Provide your response only in this format.",
+            "RETRY": "Please try again.",
+        },
+    }
+
+
+def first_content(prompt: Any) -> str:
+    """A prompt as text: older files hold it as a list of messages."""
+    return str(prompt[0]["content"] if isinstance(prompt, list) else prompt)
+
+
 class Wordle(DialogueGameMaster):
     def _on_setup(self, **game_instance: Any) -> None:
-        self.words: dict[str, Any] = self.experiment["lang_keywords"]
-        config = self.experiment["common_config"]
-        self.n_turns = int(config["n_turns"])
-        self.max_retry = int(config["max_retry_per_error"]["NOT_VALID_WORD_FOR_GAME"])
-        self.allowed = set(self.experiment["allowed_words"])
+        experiment = self.experiment
+        config = experiment["common_config"]
+        self.words: dict[str, Any] = experiment.get("lang_keywords") or older_version_words(experiment)
+        self.n_turns = int(config.get("n_turns") or config["max_attempts_per_game"])
+        retries = config.get("max_retry_per_error")
+        self.max_retry = int(retries["NOT_VALID_WORD_FOR_GAME"] if isinstance(retries, dict) else retries)
+        # clembench's files carry the word list in the keywords; this project's older ones beside them
+        self.allowed = set(self.words.get("official_words_list") or experiment["allowed_words"])
         self.target_word = game_instance["target_word"].strip().lower()
         self.guesser = WordGuesser(self.player_models[0], game_role="WordGuesser")
         self.add_player(self.guesser)
         self.error: ResponseError | None = None
+        self.rejected = ""  # the reply a re-prompt answers
         self.reprompts = 0
         self.guesses: list[str] = []
         self.feedbacks: list[str] = []
 
     def _format_hint(self) -> str:
         w = self.words
-        return (f"{w['error_prompt_text']['INVALID_FORMAT']}\n{w['explanation_lang']} {w['explanation_details_lang']}\n"
+        details = w.get("explanataion_details_lang", w.get("explanation_details_lang"))  # clembench's spelling first
+        return (f"{w['error_prompt_text']['INVALID_FORMAT']}\n{w['explanation_lang']} {details}\n"
                 f"{w['guess_lang']} {w['guess_word_lang']}")
 
     def _first_message(self) -> str:
-        return str(self.experiment["guesser_prompt"])
+        return first_content(self.experiment["guesser_prompt"])
+
+    def _turn_stats(self, feedback: str) -> str:
+        return (f"attempts = {self.current_turn + 1}\ntarget_word = {self.target_word}\n"
+                f"guess = {self.current_guess}\nguess_feedback = {feedback}")
 
     def _on_before_game(self) -> None:
         self.add_user_message(self.guesser, self._first_message())
@@ -120,6 +157,7 @@ class Wordle(DialogueGameMaster):
             check_guess(guess, self.words, self.allowed)
         except ResponseError as exc:
             self.error = exc
+            self.rejected = utterance
             self.log_to_self("metadata", f"Error: {exc.reason}")
             if isinstance(exc, UnknownWordError):
                 self.count_as_parsed()  # clembench counts it as parsed, then re-prompts
@@ -142,16 +180,17 @@ class Wordle(DialogueGameMaster):
         return True
 
     def _on_before_reprompt(self, player: Player) -> None:
+        """The rejected reply stays in the guesser's history, as clemcore keeps every reply."""
         assert self.error is not None
         text = self.words["error_prompt_text"]
+        self.add_assistant_message(player, self.rejected)
         self.add_user_message(player, f"{text[self.error.key]} {text['RETRY']}\n\n{self._format_hint()}")
 
     def _after_add_player_response(self, player: Player, utterance: str) -> None:
         feedback = letter_feedback(self.current_guess, self.target_word)
         self.guesses.append(self.current_guess)
         self.feedbacks.append(feedback)
-        self.log_to_self("metadata", f"attempts = {self.current_turn + 1}\ntarget_word = {self.target_word}\n"
-                                     f"guess = {self.current_guess}\nguess_feedback = {feedback}")
+        self.log_to_self("metadata", self._turn_stats(feedback))
         if self.current_guess == self.target_word:
             self.log_to_self("correct guess", "game_result = WIN")
             self.success = True
@@ -168,8 +207,13 @@ class Wordle(DialogueGameMaster):
 
 class WordleWithClue(Wordle):
     def _first_message(self) -> str:
-        clue = self.game_instance["target_word_clue"]
-        return f"{self.experiment['guesser_prompt']}\n\n{self.words['clue_lang']} {clue}"
+        clue = self.game_instance["target_word_clue"].strip()
+        return f"{super()._first_message()}\n\n{self.words['clue_lang']} {clue}"
+
+    def _turn_stats(self, feedback: str) -> str:
+        return (f"attempts = {self.current_turn + 1}\ntarget_word = {self.target_word}\n"
+                f"target_word_clue = {self.game_instance['target_word_clue'].strip()}\n"
+                f"guess = {self.current_guess}\nguess_feedback = {feedback}")
 
 
 class WordleScorer(GameScorer):
