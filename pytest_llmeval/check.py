@@ -65,10 +65,23 @@ def check_model(deployment_name_or_hf_id: str, local_path: Path | None = None) -
         "eos_to_cull": client.eos_to_cull.pattern if client.eos_to_cull else None,
         "output_split_prefix": client.output_split_prefix,
     }
+    report.notes += _registry_notes(deployment)
     for case in STANDARD_CASES:
         report.results.append(_run_case(client, tokenizer, deployment.name, case))
     _judge(report, client, tokenizer)
     return report
+
+
+def _registry_notes(deployment: ModelDeployment) -> list[str]:
+    """For a clembench entry: which of its options reach the client, read where, and which not."""
+    notes = []
+    if deployment.chat:
+        args = deployment.client_spec.args
+        read = ", ".join(f"{option}={args.get(option)!r} (from {where})" for option, where in deployment.chat.items())
+        notes.append(f"the registry entry's options reaching the client: {read}")
+    if deployment.unused_options:
+        notes.append("the registry entry's keys this client does not use: " + ", ".join(deployment.unused_options))
+    return notes
 
 
 def _load_tokenizer(client: Any, deployment: ModelDeployment) -> Any:
@@ -163,11 +176,13 @@ def _judge(report: CheckReport, client: Any, tokenizer: Any) -> None:
         report.problems.append("the tokenizer has no chat template (chat messages would be sent joined by "
                                "blank lines, with no role markers and no generation prompt)")
         report.advice.append(
-            "set `custom_chat_template` in the registry entry (clembench's model_registry.json, or "
-            "client_spec.args in model_deployments.yaml) to a Jinja template using the model's own turn "
+            "set `custom_chat_template` in the registry entry (under model_config in clembench's "
+            "model_registry.json, or client_spec.args in model_deployments.yaml) to a Jinja template using "
+            "the model's own turn "
             f"markers, for example ChatML: {json.dumps(CHATML_TEMPLATE)}")
         report.advice.append("or, for a base model evaluated on plain prompts, set the deployment arg "
-                             "`apply_chat_template: false` (clembench: `premade_chat_template: false`)")
+                             "`apply_chat_template: false` (clemcore always renders a chat template, so a "
+                             "clembench entry needs a `custom_chat_template`)")
         return
     template_fix = ("set `custom_chat_template` in the registry entry to a template that renders "
                     "user/assistant/system turns")
@@ -251,8 +266,8 @@ def _judge_eos(report: CheckReport, client: Any, tokenizer: Any) -> None:
     report.problems.append(f"assistant turns end with {marker!r}, not the eos token {eos!r}: generation does "
                            f"not stop there, so {marker!r} (and whatever follows) would appear in outputs")
     pattern = json.dumps("(?s)" + re.escape(marker) + ".*")
-    report.advice.append(f"set `eos_to_cull: {pattern}` in the registry entry (clembench's key; "
-                         "client_spec.args in model_deployments.yaml)")
+    report.advice.append(f"set `eos_to_cull: {pattern}` in the registry entry (clembench's key, under "
+                         "model_config; client_spec.args in model_deployments.yaml)")
 
 
 # --- console script ----------------------------------------------------------------------------

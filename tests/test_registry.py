@@ -248,7 +248,7 @@ def test_bad_context_size(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("value", "size"), [(None, None), (4096, 4096), ("128k", 131072), ("8K", 8192),
-                                             (" 32k ", 32768), ("2048", 2048), ("1.5k", 1536)])
+                                             (" 32k ", 32768), ("2048", 2048), ("4M", 4194304), ("", None)])
 def test_parse_context_size(value: Any, size: int | None) -> None:
     assert _parse_context_size(value) == size
 

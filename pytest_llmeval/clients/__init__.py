@@ -1,5 +1,5 @@
-"""Model clients behind one protocol: Hugging Face local, OpenAI-compatible HTTP, Python callables, and
-any other HELM client class through crfm-helm."""
+"""Model clients behind one protocol: Hugging Face local, OpenAI-compatible HTTP, Python callables, any
+other HELM client class through crfm-helm, and clembench entries on clemcore's own backends."""
 
 from __future__ import annotations
 
@@ -13,11 +13,13 @@ from pytest_llmeval.clients.protocol import Capabilities, Client, ClientBase, cl
 from pytest_llmeval.clients.python_callable import CallableClient
 
 if TYPE_CHECKING:
+    from pytest_llmeval.clients.clemcore_backend import ClemcoreBackendClient
     from pytest_llmeval.clients.huggingface import HuggingFaceClient, HuggingFaceTokenizer
     from pytest_llmeval.clients.openai_compatible import OpenAICompatibleClient
 
 __all__ = [
-    "CachingClient", "CallableClient", "Capabilities", "Client", "ClientBase", "Credentials", "HelmBridgeClient",
+    "CachingClient", "CallableClient", "Capabilities", "ClemcoreBackendClient", "Client", "ClientBase", "Credentials",
+    "HelmBridgeClient",
     "HuggingFaceClient",
     "HuggingFaceTokenizer",
     "OpenAICompatibleClient", "RequestCache", "cache_key", "check_client_spec", "client_identity", "make_client",
@@ -30,6 +32,10 @@ def __getattr__(name: str) -> Any:
         from pytest_llmeval.clients import huggingface
 
         return getattr(huggingface, name)
+    if name == "ClemcoreBackendClient":
+        from pytest_llmeval.clients.clemcore_backend import ClemcoreBackendClient
+
+        return ClemcoreBackendClient
     if name == "OpenAICompatibleClient":
         from pytest_llmeval.clients.openai_compatible import OpenAICompatibleClient
 

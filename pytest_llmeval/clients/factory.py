@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 CALLABLE = "callable"
 HELM_BRIDGE = "helm_bridge"  # any other helm.clients.* class, run by crfm-helm's own code
+CLEMCORE = "clemcore"  # a clembench registry entry on one of clemcore's own backends
 # What a deployment whose class only crfm-helm implements needs.
 HELM_HINT = "pip install 'pytest-llmeval[helm]'"
 
@@ -54,6 +55,7 @@ class ClientBackend:
 BUILTIN_BACKENDS: Mapping[str, ClientBackend] = MappingProxyType({
     "pytest_llmeval.clients.HuggingFaceClient": ClientBackend(HF),
     "pytest_llmeval.clients.OpenAICompatibleClient": ClientBackend(OPENAI),
+    "pytest_llmeval.clients.ClemcoreBackendClient": ClientBackend(CLEMCORE),
     **{name: ClientBackend(row.backend) for name, row in HELM_CLIENTS.items()},
 })
 Backends = Mapping[str, ClientBackend]
@@ -74,6 +76,10 @@ def unbuildable_reason(deployment: ModelDeployment, backends: Backends = BUILTIN
     """
     spec = deployment.client_spec
     if spec.class_name in backends:
+        if backends[spec.class_name].backend == CLEMCORE:
+            from pytest_llmeval.clients.clemcore_backend import CLEMCORE_HINT, clemcore_version
+
+            return None if clemcore_version() else f"needs clemcore ({CLEMCORE_HINT})"
         arg = helm_only_arg(spec.class_name, spec.args)
         return f"client_spec.args.{arg} needs crfm-helm ({HELM_HINT})" if arg else None
     if is_helm_client_class(spec.class_name):  # served by crfm-helm's own code, when installed
@@ -226,6 +232,10 @@ def make_client(deployment: ModelDeployment, credentials: Credentials, backends:
             return OpenAICompatibleClient(**args)
         if backend == HELM_BRIDGE:
             return HelmBridgeClient(deployment, credentials)
+        if backend == CLEMCORE:  # clemcore's backends read their own key.json
+            from pytest_llmeval.clients.clemcore_backend import ClemcoreBackendClient
+
+            return ClemcoreBackendClient(**args, label=deployment.name)
         from pytest_llmeval.clients.python_callable import CallableClient
 
         return CallableClient(target, args, name=spec.class_name, deployment=deployment.name)

@@ -54,8 +54,10 @@ class ModelDeployment:
     window_service_spec: ObjectSpec | None = None
     deprecated: bool = False
     source: str = "<built-in>"
-    # clembench-only chat options carried alongside HELM's fields.
-    chat: dict[str, Any] = field(default_factory=dict)
+    # clembench entries: where each client option was read (``eos_to_cull`` ->
+    # ``model_config.eos_to_cull``), and the entry's model_config keys the client does not use.
+    chat: dict[str, str] = field(default_factory=dict)
+    unused_options: tuple[str, ...] = ()
 
     @property
     def host_organization(self) -> str:

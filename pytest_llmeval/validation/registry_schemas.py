@@ -82,6 +82,25 @@ TOKENIZER_CONFIGS = _entries("tokenizer_configs", {
     "belongsUnder": {"args": "tokenizer_spec", "class_name": "tokenizer_spec"},
 })
 
+# clemcore's model_config: the keys its backends read that this plugin's clients use are typed;
+# the many others (padding_side, cot_*, multimodality, ...) are clemcore's to judge.
+_MODEL_CONFIG = {
+    "type": "object",
+    "properties": {
+        "premade_chat_template": {"type": "boolean"},
+        "custom_chat_template": _NULLABLE_STRING,
+        "eos_to_cull": _NULLABLE_STRING,
+        "output_split_prefix": _NULLABLE_STRING,
+        "slow_tokenizer": {"type": "boolean"},
+        "trust_remote_code": {"type": "boolean"},
+        "attn_implementation": {"type": "string"},
+        "load_in_8bit": {"type": "boolean"},
+        "load_in_4bit": {"type": "boolean"},
+        "requires_api_key": {"type": "boolean"},
+        "extra_body": {"type": "object"},
+    },
+}
+
 CLEMBENCH_REGISTRY: dict[str, Any] = {
     "type": "array",
     "items": {
@@ -99,8 +118,9 @@ CLEMBENCH_REGISTRY: dict[str, Any] = {
             "slow_tokenizer": {"type": "boolean"},
             "requires_api_key": {"type": "boolean"},
             "context_size": {"type": ["integer", "string", "null"],
-                             "errorMessage": "is not a size such as 4096 or \"128k\""},
-            "model_config": {"type": "object"},
+                             "errorMessage": "is not a size such as 4096, \"128k\" or \"4M\""},
+            "model_config": _MODEL_CONFIG,
+            "lookup_source": {"type": "string"},  # written by clemcore's `clem register`
             # Descriptive keys of clemcore's own registry, and the slurk backend's settings.
             "release_date": {}, "open_weight": {}, "parameters": {}, "languages": {}, "license": {},
             "response_timeout": {}, "join_timeout": {}, "bot_name": {}, "room_layout_path": {},
