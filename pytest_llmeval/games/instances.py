@@ -53,7 +53,9 @@ class GameInstanceGenerator:
         self.instances = {"experiments": []}
         self.on_generate()
         target = self.game_path / filename
-        target.write_text(json.dumps(self.instances, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        # strict JSON: a NaN in an instance is an error here, not a file other tools cannot read
+        text = json.dumps(self.instances, indent=2, ensure_ascii=False, allow_nan=False)
+        target.write_text(text + "\n", encoding="utf-8")
         return target
 
 
