@@ -16,18 +16,16 @@ comes back unsuccessful with one line naming the backend and the cause.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
 import json
-import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pytest_llmeval.clemcore_import import import_clemcore
 from pytest_llmeval.clients.protocol import Capabilities, ClientBase
 from pytest_llmeval.clients.redaction import Redactor
 from pytest_llmeval.errors import ConfigError
@@ -51,8 +49,7 @@ def clemcore_backends_module() -> Any:
     """``clemcore.backends``, imported with the logging set-up as it was; None without clemcore."""
     if clemcore_version() is None:
         return None
-    with _logging_kept():
-        return importlib.import_module("clemcore.backends")
+    return import_clemcore("clemcore.backends")
 
 
 def clemcore_backends() -> list[str] | None:
@@ -66,34 +63,6 @@ def clemcore_backends() -> list[str] | None:
         return None
     names = [str(row["backend"]) for row in module.BackendRegistry.from_packaged_and_cwd_files()]
     return list(dict.fromkeys(name for name in names if not name.startswith("_")))
-
-
-@contextlib.contextmanager
-def _logging_kept() -> Iterator[None]:
-    """Undo what importing clemcore does to logging (its ``dictConfig`` replaces the root logger's
-    handlers, including pytest's, adds a ``clembench.log`` file in the working directory and
-    disables every logger already made), so pytest's capture and the plugin's loggers keep working."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    disabled = {name: logger.disabled for name, logger in logging.root.manager.loggerDict.items()
-                if isinstance(logger, logging.Logger)}
-    log_file = Path.cwd() / "clembench.log"
-    existed = log_file.exists()
-    try:
-        yield
-    finally:
-        for handler in list(root.handlers):
-            if handler not in handlers:
-                root.removeHandler(handler)
-                handler.close()
-        for handler in handlers:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(level)
-        for name, was_disabled in disabled.items():
-            logging.getLogger(name).disabled = was_disabled
-        if not existed and log_file.is_file() and log_file.stat().st_size == 0:
-            log_file.unlink()
 
 
 class ClemcoreBackendClient(ClientBase):

@@ -35,9 +35,14 @@ REQUESTS_SUFFIX = ".requests.json"
 CLEM_LAYOUT_VERSION = "3.7.2"
 
 
+def folder_name(model_name: str) -> str:
+    """A model's name as it appears in a run folder's name (a ``/`` would nest folders)."""
+    return model_name.replace("/", "_").replace("\\", "_")
+
+
 def run_folder(model_names: Sequence[str]) -> str:
     """clemcore's run folder name for the models of a run, in the order they were given."""
-    names = [name.replace("/", "_").replace("\\", "_") for name in model_names]
+    names = [folder_name(name) for name in model_names]
     joined = "--".join(names)
     if len(names) <= 2:
         return joined

@@ -3,6 +3,10 @@
 A game folder holds ``clemgame.json`` (one spec, or a list of specs sharing the folder, as in
 clembench), ``master.py`` with the game master (and scorer) classes the spec names,
 ``instances.json`` (or ``in/instances.json``), its prompts and an ``instancegenerator.py``.
+A spec without ``master`` is one of clembench's own games: its ``master.py`` defines a clemcore
+``GameBenchmark``, and clemcore plays it (:mod:`pytest_llmeval.clem`). Folders are searched
+three levels deep, as clemcore searches them, and a ``game_registry.json`` in a folder adds its
+entries (clemcore's format: ``game_path`` or ``benchmark_path`` per entry).
 Folders are found, later sources overriding earlier ones by game name: the session's ``games``
 registry (the games built into pytest-llmeval, packages registered under the
 ``pytest_llmeval.games`` entry-point group, plugins), then the ``games/`` folders the eval
@@ -16,15 +20,21 @@ import importlib.util
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_llmeval.errors import ConfigError
-from pytest_llmeval.validation.game_schemas import GAME_SPECS
+from pytest_llmeval.validation.game_schemas import CLEM_GAME_SPEC, GAME_SPEC
 from pytest_llmeval.validation.validator import check, read_document
 
 SPEC_FILE = "clemgame.json"
+REGISTRY_FILE = "game_registry.json"
+#: folders clemcore's game search skips, and how deep it looks
+SKIPPED_FOLDERS = frozenset({"venv", "__pycache__", "docs", "in", "resources", "utils", "evaluation", "files"})
+MAX_DEPTH = 3
+#: ``clem run``'s default reply length for clembench's games
+CLEM_MAX_TOKENS = 300
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 
 
@@ -40,6 +50,13 @@ class GameSpec:
     max_tokens: int = 100
     max_requests: int | None = None
     source: str = "built-in"
+    benchmark: tuple[str, ...] = ()
+    #: the ``clemgame.json`` entry of a clembench game that clemcore plays; None for ours
+    clem: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def on_clemcore(self) -> bool:
+        return self.clem is not None
 
     def instances_file(self) -> Path:
         for candidate in (self.game_path / "in" / f"{self.instances}.json", self.game_path / f"{self.instances}.json"):
@@ -115,31 +132,64 @@ def read_spec_file(path: Path, source: str = "built-in") -> list[GameSpec]:
     """The specs in one ``clemgame.json``; each problem names the file, the entry and the field."""
     raw = read_document(path, "json")
     entries = raw if isinstance(raw, list) else [raw]
-    check(entries, GAME_SPECS, path)
-    specs = []
-    for index, entry in enumerate(entries):
-        where: dict[str, Any] = {"file": path, "entry": f"#{index} ({entry['game_name']!r})"}
-        players = _players(entry.get("players", 1))
-        if players is None:
-            raise ConfigError(f"must be a number of players or 'one'/'two', not {entry.get('players')!r}",
-                              field="players", **where)
-        specs.append(GameSpec(
-            game_name=entry["game_name"], game_path=path.parent, players=players, master=entry["master"],
-            scorer=entry.get("scorer"), instances=entry.get("instances", "instances"),
-            description=entry.get("description", ""), max_tokens=entry.get("max_tokens", 100),
-            max_requests=entry.get("max_requests"), source=source))
+    return [spec_from_entry(entry, path.parent, path, index, source) for index, entry in enumerate(entries)]
+
+
+def spec_from_entry(entry: Any, game_path: Path, path: Path, index: int, source: str) -> GameSpec:
+    """One ``clemgame.json`` entry: ours when it names a ``master`` class, else clemcore's."""
+    clem = isinstance(entry, dict) and "master" not in entry
+    name = entry.get("game_name") if isinstance(entry, dict) else None
+    label = f"#{index} ({name!r})" if isinstance(name, str) and name else f"#{index}"
+    where: dict[str, Any] = {"file": path, "entry": label}
+    if clem and not (game_path / "master.py").is_file():
+        raise ConfigError(f"needs 'master', the class name of the game master in master.py (or, for a clembench "
+                          f"game, a master.py in {game_path})", field="master", **where)
+    check(entry, CLEM_GAME_SPEC if clem else GAME_SPEC, path, entry=label)
+    players = _players(entry.get("players", 1))
+    if players is None:
+        raise ConfigError(f"must be a number of players or 'one'/'two', not {entry.get('players')!r}",
+                          field="players", **where)
+    benchmark = entry.get("benchmark") or ()
+    return GameSpec(
+        game_name=entry["game_name"], game_path=game_path, players=players, master=entry.get("master", ""),
+        scorer=entry.get("scorer"), instances=entry.get("instances", "instances"),
+        description=entry.get("description", ""),
+        max_tokens=entry.get("max_tokens", CLEM_MAX_TOKENS if clem else 100),
+        max_requests=entry.get("max_requests"), source=source,
+        benchmark=tuple(str(b) for b in ([benchmark] if isinstance(benchmark, str) else benchmark)),
+        clem=dict(entry) if clem else None)
+
+
+def read_registry_file(path: Path, source: str) -> list[GameSpec]:
+    """clemcore's ``game_registry.json``: entries with a ``game_path`` (relative paths from the
+    file's folder) or a ``benchmark_path`` (a folder searched for games)."""
+    raw = read_document(path, "json")
+    if not isinstance(raw, list):
+        raise ConfigError("must be a list of game entries", file=path)
+    specs: list[GameSpec] = []
+    for index, entry in enumerate(raw):
+        if isinstance(entry, dict) and isinstance(entry.get("benchmark_path"), str):
+            specs.extend(_scan(path.parent / entry["benchmark_path"], source, registry=False))
+            continue
+        if not isinstance(entry, dict) or not isinstance(entry.get("game_path"), str):
+            raise ConfigError("needs a 'game_path' (or a 'benchmark_path') string", file=path,
+                              entry=f"#{index}", field="game_path")
+        specs.append(spec_from_entry(entry, (path.parent / entry["game_path"]).resolve(), path, index, source))
     return specs
 
 
-def _scan(folder: Path, source: str) -> list[GameSpec]:
-    """A game folder itself, or a folder of game folders."""
+def _scan(folder: Path, source: str, depth: int = 0, registry: bool = True) -> list[GameSpec]:
+    """A game folder itself, or folders of game folders down to clemcore's depth; a folder's
+    ``game_registry.json`` entries come first, as clemcore lists them first."""
     if (folder / SPEC_FILE).is_file():
         return read_spec_file(folder / SPEC_FILE, source)
     specs: list[GameSpec] = []
-    if folder.is_dir():
+    if registry and (folder / REGISTRY_FILE).is_file():
+        specs.extend(read_registry_file(folder / REGISTRY_FILE, source))
+    if folder.is_dir() and depth < MAX_DEPTH:
         for child in sorted(folder.iterdir()):
-            if (child / SPEC_FILE).is_file():
-                specs.extend(read_spec_file(child / SPEC_FILE, source))
+            if child.is_dir() and not child.name.startswith(".") and child.name not in SKIPPED_FOLDERS:
+                specs.extend(_scan(child, source, depth + 1, registry=False))
     return specs
 
 

@@ -53,11 +53,34 @@ RESULTS = "results"
 
 @dataclass(frozen=True)
 class GameEntry:
-    game: str
+    game: str  # a game name, or "" for a benchmark selection
     experiments: tuple[str, ...] | None
     gates: tuple[Gate, ...]
     max_episodes: int | None
     index: int
+    benchmark: tuple[str, ...] = ()  # clemcore's {'benchmark': [...]}: every game of these versions
+
+    @property
+    def label(self) -> str:
+        return entry_label(self.index, self.game, self.benchmark)
+
+    def specs(self, found: dict[str, GameSpec], where: dict[str, Any]) -> list[GameSpec]:
+        """The game specs this entry plays."""
+        if not self.game:
+            chosen = [s for s in found.values() if set(self.benchmark) & set(s.benchmark)]
+            if not chosen:
+                raise ConfigError(f"no game lists benchmark {' or '.join(self.benchmark)}", field="benchmark", **where)
+            return chosen
+        spec = found.get(self.game)
+        if spec is None:
+            raise ConfigError(f"unknown game {self.game!r}; known games: {', '.join(sorted(found))}",
+                              field="game", **where)
+        return [spec]
+
+
+def entry_label(index: int, game: str, benchmark: Sequence[str]) -> str:
+    """How errors name a games-file entry: ``#0 ('taboo')`` or ``#1 (benchmark 2.0)``."""
+    return f"#{index} ({game!r})" if game else f"#{index} (benchmark {', '.join(benchmark)})"
 
 
 def is_games_file(path: Path) -> bool:
@@ -74,10 +97,15 @@ def read_games_file(path: Path) -> tuple[list[GameEntry], list[Path]]:
             raise ConfigError(f"{document['game_dirs'][index]!r} is not a folder (looked for {folder})", file=path,
                               field=f"game_dirs.{index}")
     entries = []
+    if "games" not in document:  # every game the folders hold
+        found = discover_games(dirs, registered={})
+        return [GameEntry(name, None, (), None, index) for index, name in enumerate(found)], dirs
     for index, raw in enumerate(document["games"]):
         if isinstance(raw, str):
             raw = {"game": raw}
-        where: dict[str, Any] = {"file": path, "entry": f"#{index} ({raw['game']!r})"}
+        benchmark = raw.get("benchmark") or ()
+        benchmark = tuple(str(b) for b in ([benchmark] if isinstance(benchmark, str) else benchmark))
+        where: dict[str, Any] = {"file": path, "entry": entry_label(index, raw.get("game") or "", benchmark)}
         experiments = raw.get("experiments")
         if isinstance(experiments, str):
             experiments = [experiments]
@@ -89,7 +117,8 @@ def read_games_file(path: Path) -> tuple[list[GameEntry], list[Path]]:
             gates = tuple(Gate.parse(str(g)) for g in gates_raw)
         except ConfigError as exc:
             raise exc.located(**where) from None
-        entries.append(GameEntry(raw["game"], tuple(experiments) if experiments else None, gates, limit, index))
+        entries.append(GameEntry(raw.get("game") or "", tuple(experiments) if experiments else None, gates, limit,
+                                 index, benchmark if not raw.get("game") else ()))
     return entries, dirs
 
 
@@ -128,34 +157,36 @@ class GamesFile(pytest.File):
                                session.registries.games)
         pairings = parse_pairings(session.settings.players)
         for entry in entries:
-            where: dict[str, Any] = {"file": self.path, "entry": f"#{entry.index} ({entry.game!r})"}
-            spec = specs.get(entry.game)
-            if spec is None:
-                raise ConfigError(f"unknown game {entry.game!r}; known games: {', '.join(sorted(specs))}",
-                                  field="game", **where)
-            try:
-                experiments = [e["name"] for e in spec.load_instances()["experiments"]]
-            except ConfigError as exc:
-                raise exc.located(**where) from None
-            for name in entry.experiments or ():
-                if name not in experiments:
-                    raise ConfigError(f"game {spec.game_name!r} has no experiment {name!r} "
-                                      f"(it has {', '.join(experiments)})", field="experiments", **where)
-            groups = pairings if (pairings and spec.players > 1) else [[m] for m in session.models]
-            for group in groups:
-                for name in group:
-                    try:
-                        session.registry.deployment(name)
-                    except ConfigError as exc:
-                        raise ConfigError(exc.message, field="--llmeval-players", **where) from None
-                if len(group) > spec.players:
-                    raise ConfigError(f"game {spec.game_name!r} has {spec.players} player(s), not {len(group)}",
-                                      field="--llmeval-players", **where)
-                for experiment in experiments:
-                    if entry.experiments and experiment not in entry.experiments:
-                        continue
-                    yield GameItem.from_parent(self, name=f"{spec.game_name}:{experiment}[{','.join(group)}]",
-                                               spec=spec, experiment=experiment, models=tuple(group), entry=entry)
+            where: dict[str, Any] = {"file": self.path, "entry": entry.label}
+            for spec in entry.specs(specs, where):
+                yield from self._items(session, entry, spec, pairings, where)
+
+    def _items(self, session: LLMEvalSession, entry: GameEntry, spec: GameSpec, pairings: list[list[str]],
+               where: dict[str, Any]) -> Iterator[pytest.Item]:
+        """One item per (experiment, players) of one game."""
+        try:
+            experiments = [e["name"] for e in spec.load_instances()["experiments"]]
+        except ConfigError as exc:
+            raise exc.located(**where) from None
+        for name in entry.experiments or ():
+            if name not in experiments:
+                raise ConfigError(f"game {spec.game_name!r} has no experiment {name!r} "
+                                  f"(it has {', '.join(experiments)})", field="experiments", **where)
+        groups = pairings if (pairings and spec.players > 1) else [[m] for m in session.models]
+        for group in groups:
+            for name in group:
+                try:
+                    session.registry.deployment(name)
+                except ConfigError as exc:
+                    raise ConfigError(exc.message, field="--llmeval-players", **where) from None
+            if len(group) > spec.players:
+                raise ConfigError(f"game {spec.game_name!r} has {spec.players} player(s), not {len(group)}",
+                                  field="--llmeval-players", **where)
+            for experiment in experiments:
+                if entry.experiments and experiment not in entry.experiments:
+                    continue
+                yield GameItem.from_parent(self, name=f"{spec.game_name}:{experiment}[{','.join(group)}]",
+                                           spec=spec, experiment=experiment, models=tuple(group), entry=entry)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, LLMEvalError):
@@ -259,7 +290,21 @@ def run_game(session: LLMEvalSession, spec: GameSpec, experiment: str, players: 
                                                                           max_episodes)
     names = "--".join(dict.fromkeys(m.name for m in models))
     helm = run_dir(session.settings.output_path, session.settings.suite, f"{spec.game_name}:{experiment},model={names}")
-    return play_experiment(spec, found[0], models, session.settings.output_path / RESULTS, chosen, helm)
+    play = clemcore_player(spec) if spec.on_clemcore else play_experiment
+    return play(spec, found[0], models, session.settings.output_path / RESULTS, chosen, helm)
+
+
+def clemcore_player(spec: GameSpec) -> Callable[..., GameRunResult]:
+    """The bridge that lets clemcore play a clembench game; one line when clemcore is missing."""
+    try:
+        from pytest_llmeval.clem.play import play_clem_experiment
+    except ImportError as exc:
+        if not (exc.name or "").startswith("clemcore"):
+            raise
+        raise ConfigError(f"game {spec.game_name!r} is one of clembench's own games, played by clemcore, which is "
+                          f"not installed: pip install 'pytest-llmeval[clembench]'",
+                          file=spec.game_path / "clemgame.json", entry=spec.game_name, field="master") from None
+    return play_clem_experiment
 
 
 def run_properties(run: GameRunResult, label: str, worker: str) -> dict[str, Any]:
