@@ -32,10 +32,9 @@ from pytest_llmeval.clem.episodes import EpisodeCollector, EpisodeFailed, KeptIn
 from pytest_llmeval.clem.logs import clembench_log
 from pytest_llmeval.clem.model import BridgeModel
 from pytest_llmeval.clem.nltk_data import ensure_nltk_data
-from pytest_llmeval.games.episode_runner import GameRunResult, write_helm_run
+from pytest_llmeval.games.episode_runner import GameRunResult, finish_run
 from pytest_llmeval.games.game_spec import GameSpec
 from pytest_llmeval.games.player_models import HandleModel, PlayerModel
-from pytest_llmeval.metrics.stat import aggregate
 from pytest_llmeval.paths import user_cache_dir
 from pytest_llmeval.run_result import RunFailed
 
@@ -100,12 +99,7 @@ def play_clem_experiment(spec: GameSpec, experiment: dict[str, Any], models: Seq
     names = list(dict.fromkeys(m.name for m in models))
     run = GameRunResult(spec, experiment["name"], folder.run_dir, names,
                         sorted(collector.episodes, key=lambda e: e.index), [], helm_dir, 0.0)
-    run.requests = sum(m.requests - b[0] for m, b in zip(handle_models, before))
-    run.cache_hits = sum(m.cache_hits - b[1] for m, b in zip(handle_models, before))
-    run.stats = aggregate([e.stats for e in run.episodes])
-    if run.run_dir is not None:
-        write_helm_run(run)
-    run.seconds = time.perf_counter() - started
+    finish_run(run, handle_models, before, started)
     if collector.errors:
         instance, error = collector.errors[0]
         failed = EpisodeFailed(f"{spec.game_name}:{experiment['name']} instance {instance.get('game_id')}: "

@@ -208,18 +208,18 @@ def play_experiment(spec: GameSpec, experiment: dict[str, Any], models: Sequence
         for i in chosen:
             run.episodes.append(play_episode(spec, experiment, instances[i], i, models, results_root))
     except Exception as exc:  # the episodes played so far are kept, with the requests they sent
-        _finish(run, handle_models, before, started)
+        finish_run(run, handle_models, before, started)
         raise RunFailed(exc, run) from exc
     finally:
         update_run_file(results_root / players, infos, spec.game_name, spec.game_path, experiment["name"], begun,
                         datetime.now(), len(run.episodes))
-    _finish(run, handle_models, before, started)
+    finish_run(run, handle_models, before, started)
     log.info("%s: %d episodes, %% played %.1f", run.name, len(run.episodes),
              100 * run.played if run.episodes else math.nan)
     return run
 
 
-def _finish(run: GameRunResult, handle_models: list[HandleModel], before: list[tuple[int, int]],
+def finish_run(run: GameRunResult, handle_models: list[HandleModel], before: list[tuple[int, int]],
             started: float) -> None:
     """The run's counts and aggregated stats, then its HELM files."""
     run.requests = sum(m.requests - b[0] for m, b in zip(handle_models, before))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any
 
+from pytest_llmeval.games.episode_files import finite
 from pytest_llmeval.harness.groups import group_aggregates
 from pytest_llmeval.report.run_records import RunRecord
 
@@ -21,17 +21,6 @@ SUMMARY_FILE = "llmeval_summary.json"
 REPORT_FILE = "llmeval_report.html"
 # Fields that legitimately differ between two sessions of the same runs.
 VOLATILE_FIELDS = ("seconds", "worker", "cache_hits", "output_dir")
-
-
-def finite(value: Any) -> Any:
-    """Replace NaN and infinities (a game's Main Score when aborted) by None, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
 
 
 def sort_records(records: list[RunRecord]) -> list[RunRecord]:
