@@ -24,6 +24,12 @@ for _backend in ("torch", "transformers", "pytest_llmeval.clients.huggingface", 
                  "lm_eval.tasks", "pytest_llmeval.harness.lm", "pytest_llmeval.harness.task_index"):
     with contextlib.suppress(ImportError):
         importlib.import_module(_backend)
+# clemcore configures logging for the whole process when first imported (test modules import it
+# too); importing it here, through the plugin's guard, keeps every worker's loggers working.
+with contextlib.suppress(ImportError):
+    from pytest_llmeval.clemcore_import import import_clemcore
+
+    import_clemcore("clemcore.clemgame")
 
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
 if "LLMEVAL_DATA_DIR" not in os.environ and MIRROR.is_dir():
