@@ -20,7 +20,7 @@ import importlib.util
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,11 @@ class GameSpec:
     @property
     def on_clemcore(self) -> bool:
         return self.clem is not None
+
+    def with_instances(self, name: str) -> GameSpec:
+        """This game reading another instances file (``clem run -i``): a name in ``in/`` or a path."""
+        clem = None if self.clem is None else {**self.clem, "instances": name}
+        return replace(self, instances=name, clem=clem)
 
     def instances_file(self) -> Path:
         for candidate in (self.game_path / "in" / f"{self.instances}.json", self.game_path / f"{self.instances}.json"):

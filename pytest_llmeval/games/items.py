@@ -59,6 +59,7 @@ class GameEntry:
     max_episodes: int | None
     index: int
     benchmark: tuple[str, ...] = ()  # clemcore's {'benchmark': [...]}: every game of these versions
+    instances: str | None = None  # clem run's -i: the instances file the entry's games read instead
 
     @property
     def label(self) -> str:
@@ -70,12 +71,21 @@ class GameEntry:
             chosen = [s for s in found.values() if set(self.benchmark) & set(s.benchmark)]
             if not chosen:
                 raise ConfigError(f"no game lists benchmark {' or '.join(self.benchmark)}", field="benchmark", **where)
+        else:
+            spec = found.get(self.game)
+            if spec is None:
+                raise ConfigError(f"unknown game {self.game!r}; known games: {', '.join(sorted(found))}",
+                                  field="game", **where)
+            chosen = [spec]
+        if not self.instances:
             return chosen
-        spec = found.get(self.game)
-        if spec is None:
-            raise ConfigError(f"unknown game {self.game!r}; known games: {', '.join(sorted(found))}",
-                              field="game", **where)
-        return [spec]
+        replaced = [s.with_instances(self.instances) for s in chosen]
+        for spec in replaced:
+            try:
+                spec.instances_file()
+            except ConfigError as exc:
+                raise ConfigError(exc.message, field="instances", **where) from None
+        return replaced
 
 
 def entry_label(index: int, game: str, benchmark: Sequence[str]) -> str:
@@ -118,8 +128,20 @@ def read_games_file(path: Path) -> tuple[list[GameEntry], list[Path]]:
         except ConfigError as exc:
             raise exc.located(**where) from None
         entries.append(GameEntry(raw.get("game") or "", tuple(experiments) if experiments else None, gates, limit,
-                                 index, benchmark if not raw.get("game") else ()))
+                                 index, benchmark if not raw.get("game") else (),
+                                 instances_name(raw.get("instances"), path.parent)))
     return entries, dirs
+
+
+def instances_name(value: str | None, base: Path) -> str | None:
+    """An entry's ``instances`` as clemcore takes it (a name in the game's ``in/``, ``.json``
+    optional), or a file beside the games file or a path from it, made absolute."""
+    if not value:
+        return value
+    path = (base / value).resolve()
+    if "/" in value or "\\" in value or (value.endswith(".json") and path.is_file()):
+        return str(path.with_suffix("") if path.suffix == ".json" else path)
+    return value.removesuffix(".json")
 
 
 def game_folders(rootdir: Path, *near: Path) -> list[Path]:
