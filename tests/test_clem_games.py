@@ -252,7 +252,8 @@ def test_clembench_taboo_as_items_with_gates_and_summary(project: pytest.Pyteste
     results = project.path / "benchmark_output" / "results" / "scripted_player"
     assert sorted(p.parent.parent.name for p in results.glob("taboo/*/instance_*/scores.json")) == [
         "high_en", "high_en", "low_en", "low_en", "medium_en", "medium_en"]
-    assert (results / "run.json").is_file()
+    run = json.loads((results / "run.json").read_text())  # workers share it: no entry lost, counts summed
+    assert run["games"]["taboo"]["num_instances"] == 6 and run["games"]["wordle"]["num_instances"] == 2
     result.stdout.fnmatch_lines(["*llmeval games*", "*scripted_player: clemscore*", "*taboo*episodes 6*"])
     table = json.loads((project.path / "benchmark_output" / "results" / "results.json").read_text())
     assert set(table["scripted_player"]["games"]) == {"taboo", "wordle"}
@@ -291,3 +292,34 @@ def test_clembench_referencegame_on_the_bundled_model(pytester: pytest.Pytester)
         assert raw["clem_player"]["model_name"] == "local_smollm2-135m-instruct"
         assert raw["clem_player"]["response"] == raw["response"].strip()  # the model's own words, cleaned
     assert json.loads(scores.read_text())["episode scores"]["Request Count"] == len(calls)
+
+
+def test_an_entry_reads_another_instances_file_as_clem_run_i_does(project: pytest.Pytester) -> None:
+    """``instances:`` is clem run's ``-i``: a file name in the game's ``in/``, or a path from the games file."""
+    chosen = {"experiments": [{**e, "game_instances": e["game_instances"][:1]}
+                              for e in _specs()["taboo"].load_instances()["experiments"][:1]]}
+    (project.path / "picked.json").write_text(json.dumps(chosen))
+    (project.path / "games.yaml").write_text(textwrap.dedent(f"""
+        game_dirs: [{str(CLEMBENCH)!r}]
+        games:
+          - {{game: referencegame, instances: instances_v1.6_de, experiments: [letter_grids]}}
+          - {{game: taboo, instances: picked.json}}
+    """))
+    result = project.runpytest("--llmeval-models", "scripted/player", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    results = project.path / "benchmark_output" / "results" / "scripted_player"
+    assert [p.parent.name for p in results.glob("taboo/*/instance_*/scores.json")] == [
+        f"instance_{chosen['experiments'][0]['game_instances'][0]['game_id']:05d}"]
+    german = json.loads((CLEMBENCH / "referencegame" / "in" / "instances_v1.6_de.json").read_text())
+    played = json.loads(next(results.glob("referencegame/letter_grids/instance_*/instance.json")).read_text())
+    [letters] = [e for e in german["experiments"] if e["name"] == "letter_grids"]
+    assert played in letters["game_instances"]
+
+
+def test_a_missing_instances_file_names_the_games_file_entry(project: pytest.Pytester) -> None:
+    (project.path / "games.yaml").write_text(f"game_dirs: [{str(CLEMBENCH)!r}]\n"
+                                             "games: [{game: taboo, instances: instances_xx}]\n")
+    result = project.runpytest("--llmeval-models", "scripted/player", "-p", "no:cacheprovider")
+    result.stdout.fnmatch_lines([f"*file {project.path / 'games.yaml'}, entry #0 ('taboo'), field instances: "
+                                 "game 'taboo' has no instances_xx.json*"])
+    assert result.ret != 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from clemcore.clemgame.resources import store_file
 from clemcore.clemgame.transcripts.builder import build_transcript
 
 from pytest_llmeval.clem.logs import EpisodeFailures
+from pytest_llmeval.games.episode_files import update_run_file
 from pytest_llmeval.games.episode_runner import Episode, episode_stats
 
 
@@ -32,6 +34,35 @@ def _as_stored(data: Any) -> Any:
 
 def _game_id(game_master: Any, game_instance: dict[str, Any]) -> tuple[str, str, Any]:
     return game_master.game_spec.game_name, game_master.experiment["name"], game_instance["game_id"]
+
+
+class SharedRunFile(GameBenchmarkCallback):
+    """clemcore's ``run.json`` saver for one experiment of a run that xdist workers share.
+
+    clemcore's RunFileSaver reads the file once and overwrites it at the end, so two workers
+    playing games of one run folder lose each other's entries (or read a half-written file); this
+    one updates the file under a lock at each step, with the same fields, and counts a game's
+    instances over all its experiments as one ``clem run`` of the game does.
+    """
+
+    def __init__(self, folder: ResultsFolder, experiment: str, *, player_model_infos: Any = None) -> None:
+        self.run_dir = Path(folder.to_run_dir_path())
+        self.experiment = experiment
+        self.infos = _as_stored(player_model_infos or {})
+        self.started = datetime.now()
+        self.played = 0
+
+    def on_benchmark_start(self, game_benchmark: Any) -> None:
+        self.started = datetime.now()
+        update_run_file(self.run_dir, self.infos, game_benchmark.game_name, Path(game_benchmark.game_path),
+                        self.experiment, self.started)
+
+    def on_game_start(self, game_master: Any, game_instance: dict[str, Any]) -> None:
+        self.played += 1
+
+    def on_benchmark_end(self, game_benchmark: Any) -> None:
+        update_run_file(self.run_dir, self.infos, game_benchmark.game_name, Path(game_benchmark.game_path),
+                        self.experiment, self.started, datetime.now(), self.played)
 
 
 class KeptInteractions(InteractionsFileSaver):

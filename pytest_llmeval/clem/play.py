@@ -22,13 +22,18 @@ from clemcore.clemgame.callbacks.files import (
     ExperimentFileSaver,
     InstanceFileSaver,
     ResultsFolder,
-    RunFileSaver,
     SignalFileSaver,
 )
 from clemcore.clemgame.runners import dispatch
 
 from pytest_llmeval.clem.compat import legacy_games
-from pytest_llmeval.clem.episodes import EpisodeCollector, EpisodeFailed, KeptInteractions, KeptRequests
+from pytest_llmeval.clem.episodes import (
+    EpisodeCollector,
+    EpisodeFailed,
+    KeptInteractions,
+    KeptRequests,
+    SharedRunFile,
+)
 from pytest_llmeval.clem.logs import clembench_log
 from pytest_llmeval.clem.model import BridgeModel
 from pytest_llmeval.clem.nltk_data import ensure_nltk_data
@@ -82,7 +87,7 @@ def play_clem_experiment(spec: GameSpec, experiment: dict[str, Any], models: Seq
         InstanceFileSaver(folder),
         ExperimentFileSaver(folder, player_model_infos=infos),
         interactions,
-        RunFileSaver(folder, player_model_infos=infos),
+        SharedRunFile(folder, experiment["name"], player_model_infos=infos),
         requests,
         SignalFileSaver(folder),
         collector,
