@@ -20,8 +20,8 @@ JSON with ``--out``.
 clemcore 3.7.2 cannot play three of these games as clembench a717f23 has them: every wordle
 and wordle_withclue episode fails in setup, every privateshared episode in its first probing
 round (``error.json`` in each episode folder says so, and so does this report).
-``--patch-clemcore`` runs ``clem`` with the two patches described at ``PATCHED_CLEM``; the
-report says whether they were on.
+``--patch-clemcore`` runs ``clem`` inside pytest-llmeval's ``legacy_games()`` (see ``PATCHED_CLEM``);
+the report says whether it was on.
 
     python benchmarks/clem_reference.py [--instances 2] [--games taboo wordle] [--out FILE]
         [--patch-clemcore] [--keep FOLDER]
@@ -62,40 +62,19 @@ SHOWN = ("Main Score", "Aborted", "Success", "Lose", "Request Count", "Parsed Re
          "Violated Request Count")
 
 
-# Two places where clemcore 3.7.2 and clembench a717f23 disagree, patched with --patch-clemcore:
-# - GameMaster.state's setter reads every GameState field from the state a game assigns;
-#   wordle assigns its own dataclass (no ``outcome``), so every wordle and wordle_withclue
-#   episode fails in setup. Patched: the fields a game's state lacks are filled in.
-# - DialogueGameMaster.before_game runs _on_before_game in round -1 and then counts up
-#   (clemcore >= 3.5); privateshared probes in _on_before_game expecting round 0 (KeyError '-1')
-#   and then sets round 1 itself. Patched: round 0 during _on_before_game and no count-up, as in
-#   clemcore 3.4; the other games' _on_before_game do not touch the round, so they start in
-#   round 0 either way.
+# clemcore 3.7.2 and clembench a717f23 disagree in a few places (see pytest_llmeval.clem.compat):
+# wordle's own state dataclass lacks the fields clemcore's GameMaster.state setter reads, and
+# privateshared probes round 0 in _on_before_game where clemcore >= 3.5 is in round -1. With
+# --patch-clemcore, clem runs inside the same legacy_games() block that pytest-llmeval plays
+# clembench's games in, so both sides play the games the same way.
 PATCHED_CLEM = """
 import sys
-from clemcore.clemgame.master import GameMaster
-
-def set_state(self, new_state):
-    if self._state is not None:
-        for field in self._GAME_STATE_FIELDS:
-            if getattr(new_state, field, None) is None:
-                setattr(new_state, field, getattr(self._state, field))
-    self._state = new_state
-
-GameMaster.state = GameMaster.state.setter(set_state)
-
-from clemcore.clemgame.legacy.master import DialogueGameMaster
-
-def before_game(self):
-    self.current_round = 0
-    self._on_before_game()
-    self.state.current_turn = 0
-    self._on_before_round()
-
-DialogueGameMaster.before_game = before_game
 from clemcore.cli import main
+from pytest_llmeval.clem.compat import legacy_games
 sys.argv[0] = "clem"
-sys.exit(main())
+with legacy_games():
+    code = main()
+sys.exit(code)
 """
 
 
@@ -194,8 +173,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the episodes and the clemscore table as JSON here")
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it (default: a temporary one)")
     parser.add_argument("--patch-clemcore", action="store_true",
-                        help="run clem with the two patches that let clembench a717f23's wordle and "
-                             "privateshared play on clemcore 3.7 (see PATCHED_CLEM)")
+                        help="run clem inside pytest-llmeval's legacy_games(), which lets clembench "
+                             "a717f23's wordle and privateshared play on clemcore 3.7 (see PATCHED_CLEM)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="clem-reference-") as temporary:
         folder = args.keep or Path(temporary)
