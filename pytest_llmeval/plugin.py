@@ -16,6 +16,7 @@ from pytest_llmeval.errors import LLMEvalError
 from pytest_llmeval.games.games_summary import write_games_summary
 from pytest_llmeval.games.items import GameFixture, collect_games_file
 from pytest_llmeval.heap import freeze_for_exit
+from pytest_llmeval.hosts import configure_node, export_host_slot
 from pytest_llmeval.model import ModelHandle
 from pytest_llmeval.registry.entries import ModelMetadata
 from pytest_llmeval.report.collector import REPORT_KEY, ReportSession, get_report
@@ -46,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "llmeval: an item that runs a language-model evaluation")
     config.addinivalue_line("markers", "llmeval_models(*names): the models one test runs on")
     logging.getLogger("pytest_llmeval").setLevel(logging.INFO)
+    export_host_slot(config)  # before any model loads: GPU pinning and thread limits read it
     pin_worker_gpu()
     config.stash[WATCHDOG_KEY] = ControllerWatchdog.for_worker(config)  # a worker ends with its controller
     config.stash[SESSION_KEY] = LLMEvalSession.from_config(config)
@@ -130,6 +132,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if watchdog is not None:  # from here on the controller may end before this worker does
         watchdog.stop()
     get_report(session.config).finish_session(session.config)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist, on the controller: tell a starting worker its slot on its own host."""
+    configure_node(node)
 
 
 @pytest.hookimpl(optionalhook=True)

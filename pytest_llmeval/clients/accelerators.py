@@ -1,8 +1,9 @@
 """Where a local model runs: the device, one GPU per pytest-xdist worker, CPU threads, and
 out-of-memory backoff.
 
-Worker ``gwN`` takes the N-th device of the caller's ``CUDA_VISIBLE_DEVICES`` (or of all
-devices the driver reports), cycling when there are more workers than GPUs; this is decided
+The N-th worker on a host takes the N-th device of that host's ``CUDA_VISIBLE_DEVICES`` (or of
+all devices the driver reports), cycling when there are more workers than GPUs (N is the
+worker's slot on its own host, :mod:`pytest_llmeval.hosts`; ``gwN``'s N when all are local); this is decided
 before torch initialises CUDA, and without importing torch where no GPU driver exists, so a
 cached run stays light.
 """
@@ -17,6 +18,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+from pytest_llmeval.hosts import local_slot, local_workers
 
 log = logging.getLogger("pytest_llmeval.models")
 
@@ -36,14 +39,18 @@ def visible_devices() -> list[str]:
 
 
 def pin_worker_gpu(worker: str | None = None) -> str | None:
-    """Restrict an xdist worker to one GPU; returns the device chosen, or None."""
+    """Restrict an xdist worker (this one, or the local worker named) to one GPU; returns the
+    device chosen, or None."""
+    named = worker is not None
     worker = worker or os.environ.get("PYTEST_XDIST_WORKER")
     if not worker or not worker.startswith("gw"):
         return None
+    # a named worker is a local one (its number is its slot); this process uses its host slot
+    slot = (int(worker[2:]) if worker[2:].isdigit() else None) if named else local_slot(worker)
     devices = visible_devices()
-    if not devices:
+    if slot is None or not devices:
         return None
-    chosen = devices[int(worker[2:]) % len(devices)]
+    chosen = devices[slot % len(devices)]
     os.environ["CUDA_VISIBLE_DEVICES"] = chosen
     return chosen
 
@@ -96,9 +103,9 @@ def halving_on_oom(run: Callable[[list[int]], list[T]], batch: list[int],
 
 @functools.cache
 def limit_threads() -> None:
-    """Split the cores between xdist workers so they do not oversubscribe the CPU (once per
-    process)."""
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    """Split a host's cores between the xdist workers on it so they do not oversubscribe the CPU
+    (once per process)."""
+    workers = local_workers()
     if workers > 1 and "OMP_NUM_THREADS" not in os.environ:
         import torch
 
