@@ -6,7 +6,15 @@ The public API is re-exported here; the modules behind it are private.
 from __future__ import annotations
 
 from pytest_llmeval.adapters import AdapterSpec, ContextWindow, RequestState
-from pytest_llmeval.clients import CachingClient, CallableClient, Client, Credentials, RequestCache
+from pytest_llmeval.clients import (
+    CacheStore,
+    CachingClient,
+    CallableClient,
+    Client,
+    Credentials,
+    PostgresCache,
+    RequestCache,
+)
 from pytest_llmeval.errors import ClientError, ConfigError, DataNotFoundError, LLMEvalError
 from pytest_llmeval.games import DialogueGameMaster, GameScorer, Player, PlayerModel, ScriptedModel
 from pytest_llmeval.gates import Gate
@@ -32,6 +40,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "AdapterSpec",
     "BoolQScenario",
+    "CacheStore",
     "CachingClient",
     "CallableClient",
     "Client",
@@ -59,6 +68,7 @@ __all__ = [
     "PerturbationDescription",
     "Player",
     "PlayerModel",
+    "PostgresCache",
     "Reference",
     "Registry",
     "Request",

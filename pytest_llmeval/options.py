@@ -22,6 +22,9 @@ _OPTIONS: list[tuple[str, str, Any, str]] = [
      "models to evaluate: deployment names, a comma list, a tag such as 'text', 'all', "
      "'huggingface/<org>/<repo>' or a checkpoint folder"),
     ("local-path", "string", "prod_env", "local registry, credentials and cache folder (HELM's prod_env)"),
+    ("cache-uri", "string", None,
+     "keep the request cache on a PostgreSQL server shared by many hosts: postgresql://user@host:port/db "
+     "(credentials from the URI, PG* variables or ~/.pgpass); default: an SQLite file under the local path"),
     ("data-dir", "string", None, "a data mirror folder (also $LLMEVAL_DATA_DIR)"),
     ("output-path", "string", "benchmark_output", "where HELM-format run folders are written"),
     ("suite", "string", "default", "suite name: runs go to <output-path>/runs/<suite>/"),
@@ -103,6 +106,7 @@ class Settings:
     # --llmeval-models given (or its ini key set): as helm-run's --models-to-run, it is the models of
     # an entry whose `model=` is a group or absent, and filters entries naming one model.
     models_explicit: bool = False
+    cache_uri: str | None = None  # a postgresql:// request cache instead of the SQLite file
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -120,6 +124,7 @@ class Settings:
             priority=option("priority").whole_number(),
             eval_files=_patterns(option("eval-files")),
             disable_cache=bool(option("disable-cache").value),
+            cache_uri=_cache_uri(option("cache-uri")),
             players=_players(option("players")),
             max_episodes=_limit(option("max-episodes")),
             lm_eval_include=_folders(option("lm-eval-include"), "lm-eval task folders"),
@@ -134,6 +139,17 @@ def _models(option: OptionValue) -> str:
         raise option.usage_error(f"{option.value!r} names no model; give deployment names (a comma list), a tag "
                                  f"such as 'text' or 'all', or leave it out for {DEFAULT_MODEL}")
     return text
+
+
+def _cache_uri(option: OptionValue) -> str | None:
+    """A ``postgresql://`` URI; its password (if written in it) never appears in the message."""
+    from pytest_llmeval.clients.cache_store import is_postgres_uri, redact_uri
+
+    text = option.text().strip()
+    if text and not is_postgres_uri(text):
+        raise option.usage_error(f"{redact_uri(text)!r} is not a PostgreSQL URI; write "
+                                 f"postgresql://user@host:port/database (or leave it out for the SQLite file)")
+    return text or None
 
 
 def _data_env() -> str | None:

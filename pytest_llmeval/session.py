@@ -19,7 +19,7 @@ import pytest
 
 from pytest_llmeval.adapters.context_window import ContextWindow
 from pytest_llmeval.builtins import builtin_registries
-from pytest_llmeval.clients.cache import CachingClient, RequestCache
+from pytest_llmeval.clients.cache import CacheStore, CachingClient, open_store
 from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.factory import (
     capabilities_for,
@@ -55,7 +55,7 @@ class LLMEvalSession:
     registry: Registry
     credentials: Credentials
     locator: DataLocator
-    cache: RequestCache | None
+    cache: CacheStore | None
     models: list[str]
     registries: Registries = field(default_factory=builtin_registries)
     redactor: Redactor = field(default_factory=Redactor)
@@ -93,7 +93,8 @@ class LLMEvalSession:
             for name in models:
                 check_client_spec(registry.deployment(name), registries.clients)
             credentials = Credentials.load(settings.local_path)
-            cache = None if settings.disable_cache else RequestCache(settings.local_path / CACHE_FILE)
+            cache = None if settings.disable_cache else open_store(settings.cache_uri,
+                                                                   settings.local_path / CACHE_FILE)
         except ConfigError as exc:
             raise pytest.UsageError(f"pytest-llmeval: {exc}") from None
         redactor = Redactor(credentials.secrets(registry.deployments.values()))
@@ -128,9 +129,11 @@ class LLMEvalSession:
         return skipped_summary(self.skipped)
 
     def close(self) -> None:
-        """Detach what the session attached to shared objects (the log redaction)."""
+        """Detach what the session attached to shared objects (the log redaction); close the cache."""
         if self.log_redaction is not None:
             self.log_redaction.remove()
+        if self.cache is not None:
+            self.cache.close()
 
     def handle(self, name: str) -> ModelHandle:
         """The shared handle for a deployment, created on first use in this process."""

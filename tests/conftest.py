@@ -12,6 +12,7 @@ import pytest
 
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.paths import user_cache_dir
+from tests.pg_server import pg_server, pg_uri  # noqa: F401  (PostgreSQL fixtures)
 from tests.servers import ServedModel
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

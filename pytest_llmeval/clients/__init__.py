@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pytest_llmeval.clients.cache import CachingClient, RequestCache, cache_key
+from pytest_llmeval.clients.cache_postgres import PostgresCache
+from pytest_llmeval.clients.cache_store import CacheStore, open_store
 from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.factory import check_client_spec, make_client
 from pytest_llmeval.clients.helm_bridge import HelmBridgeClient
@@ -18,11 +20,14 @@ if TYPE_CHECKING:
     from pytest_llmeval.clients.openai_compatible import OpenAICompatibleClient
 
 __all__ = [
-    "CachingClient", "CallableClient", "Capabilities", "ClemcoreBackendClient", "Client", "ClientBase", "Credentials",
+    "CacheStore", "CachingClient", "CallableClient", "Capabilities",
+    "ClemcoreBackendClient", "Client", "ClientBase", "Credentials",
     "HelmBridgeClient",
     "HuggingFaceClient",
     "HuggingFaceTokenizer",
-    "OpenAICompatibleClient", "RequestCache", "cache_key", "check_client_spec", "client_identity", "make_client",
+    "OpenAICompatibleClient", "PostgresCache", "RequestCache",
+    "cache_key", "check_client_spec", "client_identity", "make_client",
+    "open_store",
 ]
 
 

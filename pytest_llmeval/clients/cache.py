@@ -1,10 +1,9 @@
-"""A persistent request cache in SQLite, safe for many pytest-xdist workers at once.
+"""The caching client: answers from the request cache first, asks the model only for the rest.
 
 Keys hash the deployment, the client's identity (weights, revision, dtype, endpoint) and the
 whole request. Each batch's results are written as soon as they arrive, so an interrupted
-run keeps everything it finished. WAL mode plus a busy timeout and retries keeps concurrent
-writers from failing with "database is locked". A file that is not an SQLite database is a
-:class:`CacheFileError` naming it and how to move it aside, never a crash.
+run keeps everything it finished. The store is an SQLite file (:mod:`cache_sqlite`, the
+default) or a PostgreSQL server shared by many hosts (:mod:`cache_postgres`).
 
 Known secrets are redacted from each result as it comes back, before it is stored or
 returned, and from stored results as they are read.
@@ -12,169 +11,17 @@ returned, and from stored results as they are read.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import sqlite3
-import threading
-import time
-from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+from pytest_llmeval.clients.cache_sqlite import CacheFileError, RequestCache
+from pytest_llmeval.clients.cache_store import CacheServerError, CacheStore, TokenCountMemo, cache_key, open_store
 from pytest_llmeval.clients.protocol import Capabilities, Client, ClientBase, Finished, client_identity, collect, stream
 from pytest_llmeval.clients.redaction import Redactor
-from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.requests import Request, RequestResult
 
 log = logging.getLogger("pytest_llmeval.cache")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS results (
-    key TEXT PRIMARY KEY,
-    deployment TEXT NOT NULL,
-    request TEXT NOT NULL,
-    result TEXT NOT NULL,
-    created REAL NOT NULL
-)
-"""
-
-
-_COUNTS_SCHEMA = """
-CREATE TABLE IF NOT EXISTS token_counts (
-    tokenizer TEXT NOT NULL,
-    text_sha1 TEXT NOT NULL,
-    count INTEGER NOT NULL,
-    PRIMARY KEY (tokenizer, text_sha1)
-)
-"""
-
-
-class CacheFileError(ConfigError):
-    """The cache file exists but cannot be used as an SQLite database."""
-
-    def __init__(self, path: Path, reason: object) -> None:
-        super().__init__(f"is not a readable SQLite database ({reason}); move it aside "
-                         f"(mv {path} {path}.bad) or run with --llmeval-disable-cache", file=path)
-
-
-def cache_key(deployment: str, identity: dict[str, Any], request: Request) -> str:
-    payload = {"deployment": deployment, "identity": identity, "request": request.to_dict()}
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-class RequestCache:
-    """Key -> stored :class:`RequestResult` JSON, one SQLite file shared by processes."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._retry(lambda c: c.execute(_SCHEMA))
-        self._retry(lambda c: c.execute(_COUNTS_SCHEMA))
-        self._retry(lambda c: c.execute("SELECT key, result FROM results LIMIT 1").fetchall())
-
-    def _connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA busy_timeout = 60000")
-            self._retry_once(conn, "PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-            self._local.conn = conn
-        return conn
-
-    @staticmethod
-    def _retry_once(conn: sqlite3.Connection, sql: str) -> None:
-        for attempt in range(50):
-            try:
-                conn.execute(sql)
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or attempt == 49:
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-
-    def _retry(self, action: Any) -> Any:
-        for attempt in range(50):
-            try:
-                return action(self._connection())
-            except sqlite3.OperationalError as exc:
-                if ("locked" not in str(exc) and "busy" not in str(exc)) or attempt == 49:
-                    if _unreadable(exc):
-                        raise CacheFileError(self.path, exc) from None
-                    raise
-                time.sleep(0.05 * (attempt + 1))
-            except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed"
-                raise CacheFileError(self.path, exc) from None
-        return None
-
-    def select_in(self, sql: str, keys: Sequence[str], *leading: Any) -> list[Any]:
-        """Rows of ``sql`` (whose ``{marks}`` is an ``IN`` list) for many keys, 500 per query
-        (SQLite's parameter limit); ``leading`` parameters come before the keys."""
-        rows: list[Any] = []
-        for start in range(0, len(keys), 500):
-            chunk = [*leading, *keys[start:start + 500]]
-            query = sql.format(marks=",".join("?" * (len(chunk) - len(leading))))
-            rows += self._retry(lambda c, query=query, chunk=chunk: c.execute(query, chunk).fetchall())
-        return rows
-
-    def get_many(self, keys: Sequence[str], redactor: Redactor | None = None) -> dict[str, RequestResult]:
-        """Every stored result among ``keys``, read in bulk (each row's JSON text redacted first)."""
-        rows = self.select_in("SELECT key, result FROM results WHERE key IN ({marks})", keys)
-        if redactor:
-            rows = [(key, redactor.text(text)) for key, text in rows]
-        return {key: RequestResult.from_dict(json.loads(text)) for key, text in rows}
-
-    def put_many(self, entries: Iterable[tuple[str, str, Request, RequestResult]]) -> None:
-        """Store ``(key, deployment, request, result)`` rows in one short transaction."""
-        now = time.time()
-        rows = [
-            (key, deployment, json.dumps(request.to_dict()), json.dumps(result.to_dict()), now)
-            for key, deployment, request, result in entries
-        ]
-        if rows:
-            self._write("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?)", rows)
-
-    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        """Many rows in one short immediate transaction."""
-        def write(conn: sqlite3.Connection) -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.executemany(sql, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-        self._retry(write)
-
-    def token_counts(self, tokenizer: str) -> TokenCountMemo:
-        """Prompt token counts for one tokenizer, kept next to the results."""
-        return TokenCountMemo(self, tokenizer)
-
-    def count(self) -> int:
-        return int(self._retry(lambda c: c.execute("SELECT COUNT(*) FROM results").fetchone()[0]))
-
-
-class TokenCountMemo:
-    """How many tokens a prompt has under one tokenizer (keyed by the tokenizer's content and
-    the text's SHA-1), so a rerun fits and counts its prompts without encoding them again."""
-
-    def __init__(self, cache: RequestCache, tokenizer: str) -> None:
-        self.cache = cache
-        self.tokenizer = tokenizer
-
-    def get_counts(self, texts: Sequence[str]) -> dict[str, int]:
-        by_hash = {hashlib.sha1(text.encode()).hexdigest(): text for text in texts}
-        rows = self.cache.select_in("SELECT text_sha1, count FROM token_counts WHERE tokenizer = ? AND "
-                                    "text_sha1 IN ({marks})", list(by_hash), self.tokenizer)
-        return {by_hash[digest]: int(count) for digest, count in rows}
-
-    def put_counts(self, counts: Sequence[tuple[str, int]]) -> None:
-        rows = [(self.tokenizer, hashlib.sha1(text.encode()).hexdigest(), count) for text, count in counts]
-        if rows:
-            self.cache._write("INSERT OR REPLACE INTO token_counts VALUES (?, ?, ?)", rows)
 
 
 class CachingClient(ClientBase):
@@ -187,7 +34,7 @@ class CachingClient(ClientBase):
     """
 
     def __init__(self, deployment: str, make_client: Any, identity: dict[str, Any] | None,
-                 cache: RequestCache | None, redactor: Redactor | None = None,
+                 cache: CacheStore | None, redactor: Redactor | None = None,
                  capabilities: Capabilities | None = None) -> None:
         self.deployment = deployment
         self.redactor = redactor or Redactor()
@@ -262,7 +109,5 @@ class CachingClient(ClientBase):
             yield indices, answers
 
 
-def _unreadable(error: sqlite3.OperationalError) -> bool:
-    """An error that says the file itself is unusable (not a lock held by another process)."""
-    text = str(error)
-    return "unable to open database" in text or "not a database" in text
+__all__ = ["CacheFileError", "CacheServerError", "CacheStore", "CachingClient", "RequestCache", "TokenCountMemo",
+           "cache_key", "open_store"]
