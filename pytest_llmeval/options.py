@@ -52,6 +52,9 @@ _OPTIONS: list[tuple[str, str, Any, str]] = [
      "regression tolerances, comma-separated: 'exact_match:-2%' (relative) or 'exact_match:-0.02' "
      "(absolute); default: any drop of the main metric"),
     ("significance", "string", "0.05", "level the paired test (McNemar, bootstrap) must reach to call a drop real"),
+    # CI shards (pytest_llmeval/sharding.py); `llmeval merge` joins their output folders
+    ("shard", "string", None,
+     "run shard K of N (such as 1/4): a deterministic share of the items, balanced by expected cost"),
 ]
 _FLAGS: list[tuple[str, str]] = [
     ("update-baseline", "rewrite the compared (or named) baseline from this session's runs"),
@@ -107,6 +110,7 @@ class Settings:
     # an entry whose `model=` is a group or absent, and filters entries naming one model.
     models_explicit: bool = False
     cache_uri: str | None = None  # a postgresql:// request cache instead of the SQLite file
+    shard: tuple[int, int] | None = None  # (K, N) of --llmeval-shard K/N
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> Settings:
@@ -128,6 +132,7 @@ class Settings:
             players=_players(option("players")),
             max_episodes=_limit(option("max-episodes")),
             lm_eval_include=_folders(option("lm-eval-include"), "lm-eval task folders"),
+            shard=_shard(option("shard")),
             models_explicit=config.getoption("llmeval_models") is not None
             or option("models").field != "--llmeval-models",
         )
@@ -197,6 +202,17 @@ def _folders(option: OptionValue, what: str) -> tuple[str, ...]:
         folder = OptionValue(text, option.field, option.base, option.file).folder(what, must_exist=True)
         found.append(str(folder.resolve()))
     return tuple(found)
+
+
+def _shard(option: OptionValue) -> tuple[int, int] | None:
+    """``K/N`` with 1 <= K <= N."""
+    text = option.text().strip()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)\s*/\s*(\d+)", text)
+    if match is None or not 1 <= int(match[1]) <= int(match[2]):
+        raise option.usage_error(f"{option.value!r} is not a shard; give K/N with 1 <= K <= N, such as 1/4")
+    return int(match[1]), int(match[2])
 
 
 def _limit(option: OptionValue) -> int | Literal["all"] | None:

@@ -22,6 +22,7 @@ from pytest_llmeval.registry.entries import ModelMetadata
 from pytest_llmeval.report.collector import REPORT_KEY, ReportSession, get_report
 from pytest_llmeval.report.terminal import write_summary
 from pytest_llmeval.session import LLMEvalSession
+from pytest_llmeval.sharding import shard_finished, shard_items
 from pytest_llmeval.watchdog import ControllerWatchdog
 
 SESSION_KEY = pytest.StashKey[LLMEvalSession]()
@@ -85,6 +86,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("llmeval_model", models, ids=models, scope="function")
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m: the shards split what was selected
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--llmeval-shard K/N``: keep this shard's share of the items."""
+    shard_items(config, get_session(config).settings, items)
+
+
 # --- fixtures ----------------------------------------------------------------------------
 
 
@@ -132,6 +139,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if watchdog is not None:  # from here on the controller may end before this worker does
         watchdog.stop()
     get_report(session.config).finish_session(session.config)
+    shard_finished(session, get_session(session.config).settings)
 
 
 @pytest.hookimpl(optionalhook=True)

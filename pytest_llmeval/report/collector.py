@@ -31,8 +31,8 @@ from pytest_llmeval.report.baseline import (
     write_baseline,
 )
 from pytest_llmeval.report.compare import Comparison, compare_run
-from pytest_llmeval.report.episodes import episode_view, shown_episodes
-from pytest_llmeval.report.html import report_parts
+from pytest_llmeval.report.episodes import episode_view
+from pytest_llmeval.report.outputs import write_outputs
 from pytest_llmeval.report.run_records import (
     RunRecord,
     record_from_error,
@@ -41,7 +41,6 @@ from pytest_llmeval.report.run_records import (
     record_from_result,
 )
 from pytest_llmeval.report.settings import ReportSettings
-from pytest_llmeval.report.summary import REPORT_FILE, SUMMARY_FILE, build_summary, write_json
 from pytest_llmeval.run_result import RunResult
 
 if TYPE_CHECKING:
@@ -82,10 +81,12 @@ def shared_run_dirs(records: list[RunRecord]) -> list[str]:
 
 
 class ReportSession:
-    def __init__(self, settings: ReportSettings, output_path: Path, suite: str) -> None:
+    def __init__(self, settings: ReportSettings, output_path: Path, suite: str,
+                 shard: tuple[int, int] | None = None) -> None:
         self.settings = settings
         self.output_path = output_path
         self.suite = suite
+        self.shard = shard  # --llmeval-shard's (K, N): the summary says which share it covers
         self.records: dict[str, RunRecord] = {}
         self.collected: set[str] = set()
         self.reported: dict[str, tuple[str, dict[str, Any], str, str]] = {}
@@ -96,7 +97,7 @@ class ReportSession:
 
     @classmethod
     def from_config(cls, config: pytest.Config, settings: Settings) -> ReportSession:
-        return cls(ReportSettings.from_config(config), settings.output_path, settings.suite)
+        return cls(ReportSettings.from_config(config), settings.output_path, settings.suite, settings.shard)
 
     @property
     def suite_dir(self) -> Path:
@@ -245,8 +246,8 @@ class ReportSession:
             self.to_workeroutput(config.workeroutput)  # type: ignore[attr-defined]
             return
         records = self.all_records()
-        if not records:
-            return
+        if not records and (self.shard is None or config.option.collectonly):
+            return  # a shard that ran writes its share even when empty: the merge expects every shard
         self.outputs.warnings = shared_run_dirs(records)
         for step in (self._write_summary, self._save_baseline, self._update_baseline):
             try:
@@ -256,18 +257,10 @@ class ReportSession:
                 self.outputs.errors.append(f"{step.__name__.strip('_').replace('_', ' ')}: {exc}")
 
     def _write_summary(self, records: list[RunRecord]) -> None:
-        report = self.suite_dir / REPORT_FILE if self.settings.write_html else None
         baseline = self.settings.compare_path.stem if self.settings.compare_path else None
-        summary = build_summary(records, self.suite, baseline, report)
-        write_json(self.suite_dir / SUMMARY_FILE, summary)
-        self.outputs.summary = self.suite_dir / SUMMARY_FILE
-        if report is not None:
-            episodes = shown_episodes(self.episodes.values())
-            tmp = report.with_name(f".{report.name}.tmp")
-            with tmp.open("w", encoding="utf-8") as out:
-                out.writelines(report_parts(summary, records, episodes))
-            tmp.replace(report)
-            self.outputs.report = report
+        written = write_outputs(self.suite_dir, self.suite, records, list(self.episodes.values()), baseline,
+                                self.settings.write_html, self.shard, mergeable=self.shard is not None)
+        self.outputs.summary, self.outputs.report = written.summary_path, written.report_path
 
     def _save_baseline(self, records: list[RunRecord]) -> None:
         name = self.settings.save_baseline

@@ -49,13 +49,14 @@ def run_summary(record: RunRecord) -> dict[str, Any]:
 
 
 def build_summary(records: list[RunRecord], suite: str, baseline: str | None = None,
-                  report: Path | None = None) -> dict[str, Any]:
+                  report: Path | None = None, shard: tuple[int, int] | None = None) -> dict[str, Any]:
+    """The session's summary; ``llmeval merge`` builds the merged one with it too (``shard`` None)."""
     ordered = sort_records(records)
     outcomes = [r.outcome for r in ordered]
     return finite({
         "format": FORMAT, "version": 1, "suite": suite,
         "created": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "report": str(report) if report else None, "baseline": baseline,
+        "report": str(report) if report else None, "baseline": baseline, "shard": list(shard) if shard else None,
         "totals": {"runs": len(ordered), "passed": outcomes.count("passed"), "failed": outcomes.count("failed"),
                    "errors": outcomes.count("error"), "seconds": round(sum(r.seconds for r in ordered), 3)},
         "runs": [run_summary(r) for r in ordered],
