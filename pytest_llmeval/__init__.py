@@ -12,6 +12,7 @@ from pytest_llmeval.clients import (
     CallableClient,
     Client,
     Credentials,
+    FleetDown,
     PostgresCache,
     RequestCache,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "DataSource",
     "Description",
     "DialogueGameMaster",
+    "FleetDown",
     "GSM8KScenario",
     "GameScorer",
     "Gate",

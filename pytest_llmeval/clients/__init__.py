@@ -13,6 +13,7 @@ from pytest_llmeval.clients.factory import check_client_spec, make_client
 from pytest_llmeval.clients.helm_bridge import HelmBridgeClient
 from pytest_llmeval.clients.protocol import Capabilities, Client, ClientBase, client_identity
 from pytest_llmeval.clients.python_callable import CallableClient
+from pytest_llmeval.clients.replicas import FleetDown, ReplicaPool
 
 if TYPE_CHECKING:
     from pytest_llmeval.clients.clemcore_backend import ClemcoreBackendClient
@@ -22,10 +23,11 @@ if TYPE_CHECKING:
 __all__ = [
     "CacheStore", "CachingClient", "CallableClient", "Capabilities",
     "ClemcoreBackendClient", "Client", "ClientBase", "Credentials",
+    "FleetDown",
     "HelmBridgeClient",
     "HuggingFaceClient",
     "HuggingFaceTokenizer",
-    "OpenAICompatibleClient", "PostgresCache", "RequestCache",
+    "OpenAICompatibleClient", "PostgresCache", "ReplicaPool", "RequestCache",
     "cache_key", "check_client_spec", "client_identity", "make_client",
     "open_store",
 ]
