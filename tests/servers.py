@@ -123,6 +123,26 @@ class LoopbackHTTPServer:
         self.thread.join(timeout=5)
 
 
+class JSONHandler(http.server.BaseHTTPRequestHandler):
+    """A quiet request handler for scripted JSON APIs: reads the JSON body, answers JSON."""
+
+    def read_json(self) -> Any:
+        return json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+
+    def send_json(self, status: int, answer: Any, headers: dict[str, str] | None = None) -> None:
+        payload = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 class EchoingOpenAIServer(LoopbackHTTPServer):
     """An OpenAI-compatible chat server on loopback that echoes the request's ``Authorization``
     header into every completion (a misconfigured proxy or a debugging server does this).
@@ -135,10 +155,9 @@ class EchoingOpenAIServer(LoopbackHTTPServer):
         self.authorizations: list[str] = []
         server = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
+                body = self.read_json()
                 auth = self.headers.get("Authorization", "")
                 with lock:
                     server.authorizations.append(auth)
@@ -150,17 +169,7 @@ class EchoingOpenAIServer(LoopbackHTTPServer):
                     content = f"You sent {auth!r}. Answer: A"
                     status, answer = 200, {"object": "chat.completion", "model": body.get("model"), "choices": [
                         {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                if busy:
-                    self.send_header("Retry-After", "0")
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+                self.send_json(status, answer, {"Retry-After": "0"} if busy else None)
 
         lock = threading.Lock()
         super().__init__(Handler)

@@ -9,7 +9,6 @@ for the same model, both played against one scripted OpenAI-compatible server on
 from __future__ import annotations
 
 import csv
-import http.server
 import json
 import math
 import os
@@ -30,7 +29,7 @@ from pytest_llmeval.games.clemscore import EpisodeScore, compute_table
 from pytest_llmeval.games.episode_files import run_folder
 from pytest_llmeval.games.recorder import GameRecorder
 from tests.projects import make_importable
-from tests.servers import LoopbackHTTPServer
+from tests.servers import JSONHandler, LoopbackHTTPServer
 
 pytest.importorskip("clemcore")
 
@@ -81,24 +80,16 @@ class ScriptedChatServer(LoopbackHTTPServer):
         server = self
         lock = threading.Lock()
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                body = self.read_json()
                 with lock:
                     server.requests.append(body)
                 answer = {"id": "chatcmpl-scripted", "object": "chat.completion", "created": 0,
                           "model": body.get("model"), "choices": [{"index": 0, "finish_reason": "stop", "message": {
                               "role": "assistant", "content": scripted_reply(body.get("messages") or [])}}],
                           "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-                payload = json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+                self.send_json(200, answer)
 
         super().__init__(Handler)
         self.base_url = f"{self.url}/v1"

@@ -8,7 +8,6 @@ model spec), credentials from clemcore's KeyRegistry, and failures as one line.
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
 import subprocess
@@ -30,7 +29,7 @@ from pytest_llmeval.clients.redaction import MARKER
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry import Registry
 from pytest_llmeval.requests import Message, Request
-from tests.servers import LoopbackHTTPServer
+from tests.servers import JSONHandler, LoopbackHTTPServer
 
 clemcore_backends_module()  # imported once here, not inside a pytester run (which drops what it imports)
 
@@ -78,9 +77,9 @@ class ChatServer(LoopbackHTTPServer):
         lock = threading.Lock()
         server = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                body = self.read_json()
                 auth = self.headers.get("Authorization", "")
                 with lock:
                     server.calls.append({"path": self.path, "auth": auth, "body": body})
@@ -94,15 +93,7 @@ class ChatServer(LoopbackHTTPServer):
                                        "message": {"role": "assistant", "content": content}}]}
                 if status == 400:
                     answer = {"error": {"message": "refused", "type": "invalid_request_error"}}
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+                self.send_json(status, answer)
 
         super().__init__(Handler)
         self.base_url = f"{self.url}/v1"

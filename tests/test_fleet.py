@@ -7,7 +7,6 @@ serving a set number), and end to end through pytest, serially and with ``-n 2``
 
 from __future__ import annotations
 
-import http.server
 import json
 import logging
 import re
@@ -26,7 +25,7 @@ from pytest_llmeval.clients.replicas import FleetDown, ReplicaPool
 from pytest_llmeval.errors import ClientError, ConfigError
 from pytest_llmeval.registry import Registry
 from pytest_llmeval.requests import Message, Request, RequestResult
-from tests.servers import LoopbackHTTPServer, ServedModel, free_port
+from tests.servers import JSONHandler, LoopbackHTTPServer, ServedModel, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -187,9 +186,9 @@ class FleetServer(LoopbackHTTPServer):
         self._dead = False
         server = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                body = self.read_json()
                 with server.lock:
                     dying = server.die_after is not None and server.served >= server.die_after
                     if not dying and not server.broken:
@@ -213,15 +212,7 @@ class FleetServer(LoopbackHTTPServer):
                     status, answer = 200, {"object": "chat.completion", "model": body["model"], "choices": [{
                         "index": 0, "finish_reason": "stop",
                         "message": {"role": "assistant", "content": " " + "ABCD"[len(content) % 4]}}]}
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+                self.send_json(status, answer)
 
         super().__init__(Handler)
         self.base_url = f"{self.url}/v1"
