@@ -23,10 +23,9 @@ import pytest
 from pytest_llmeval.clients.accelerators import pin_worker_gpu, visible_devices
 from pytest_llmeval.hosts import SLOT_ENV, WORKERS_ENV, host_key, host_slot, local_workers
 from tests.projects import letters_project
+from tests.report_project import stable_runs
 
 SOCKETSERVER = Path(execnet.__file__).parent / "script" / "socketserver.py"
-VOLATILE = {"seconds", "created", "cache_hits", "worker", "output_dir", "request_time", "cached", "started",
-            "finished", "duration", "path", "report", "summary"}
 
 
 def _specs(*texts: str) -> list[execnet.XSpec]:
@@ -104,17 +103,6 @@ def hosts(pytester: pytest.Pytester) -> Iterator[list[str]]:
             server.wait(timeout=10)
 
 
-def _scrub(value: Any) -> Any:
-    """A summary without what differs between two runs of the same items: timings, workers, paths."""
-    if isinstance(value, dict):
-        if isinstance(value.get("name"), dict) and value["name"].get("name") == "inference_runtime":
-            return None
-        return {k: _scrub(v) for k, v in value.items() if k not in VOLATILE}
-    if isinstance(value, list):
-        return [_scrub(v) for v in value]
-    return value
-
-
 SLOTS_CONFTEST = '''
 import json, os
 from pathlib import Path
@@ -155,7 +143,7 @@ def test_workers_on_two_socket_hosts_give_the_local_summary(pytester: pytest.Pyt
 
     ours, theirs = summary("spread"), summary("local")
     assert len(ours["runs"]) == 4
-    assert _scrub(ours["runs"]) == _scrub(theirs["runs"])
+    assert stable_runs(ours) == stable_runs(theirs)
     assert {run["worker"] for run in ours["runs"]} <= {"gw0", "gw1"}
     for name in ("anatomy", "virology"):  # each worker wrote its run folders where its host puts them
         assert any((project.path / "spread" / "runs" / "default").glob(f"mmlu:subject={name}*/stats.json"))
