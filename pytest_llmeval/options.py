@@ -41,6 +41,10 @@ _OPTIONS: list[tuple[str, str, Any, str]] = [
     ("max-episodes", "string", None,
      "play a seeded sample of at most N episodes per game experiment; overrides an entry's own max_episodes "
      "('all': none of those limits)"),
+    ("parallel-episodes", "string", None,
+     "play a game item's episodes side by side: N at most, 'off' one at a time, 'auto' (when neither this nor "
+     "an entry's parallel_episodes is set) in lockstep batches on a local model, as many as the deployment's "
+     "concurrency against a server, one at a time for other players"),
     # report and gates (pytest_llmeval/report/settings.py reads these)
     ("fail-under", "string", None,
      "gates on every run, comma-separated: 'exact_match=0.3' is a floor (a ceiling for lower-is-better "
@@ -105,6 +109,7 @@ class Settings:
     disable_cache: bool
     players: str | None = None
     max_episodes: int | Literal["all"] | None = None
+    parallel_episodes: int | Literal["auto", "off"] | None = None  # None: the entry's, else auto
     lm_eval_include: tuple[str, ...] = ()  # lm-eval task folders, absolute
     # --llmeval-models given (or its ini key set): as helm-run's --models-to-run, it is the models of
     # an entry whose `model=` is a group or absent, and filters entries naming one model.
@@ -131,6 +136,7 @@ class Settings:
             cache_uri=_cache_uri(option("cache-uri")),
             players=_players(option("players")),
             max_episodes=_limit(option("max-episodes")),
+            parallel_episodes=_parallel(option("parallel-episodes")),
             lm_eval_include=_folders(option("lm-eval-include"), "lm-eval task folders"),
             shard=_shard(option("shard")),
             models_explicit=config.getoption("llmeval_models") is not None
@@ -220,6 +226,19 @@ def _limit(option: OptionValue) -> int | Literal["all"] | None:
     if isinstance(option.value, str) and option.value.strip().lower() == "all":
         return "all"
     return option.whole_number()
+
+
+def _parallel(option: OptionValue) -> int | Literal["auto", "off"] | None:
+    """``auto``, ``off`` or a whole number of episodes played at a time (1 is ``off``); unset is None."""
+    text = option.text().strip().lower()
+    if not text:
+        return None
+    if text in ("auto", "off"):
+        return "auto" if text == "auto" else "off"
+    if not text.isdigit() or int(text) < 1:
+        raise option.usage_error(f"{option.value!r} is not a number of episodes; give a whole number of at "
+                                 f"least 1, 'auto' or 'off'")
+    return int(text)
 
 
 def pick_limit(command_line: int | Literal["all"] | None, own: int | None) -> int | None:

@@ -12,6 +12,7 @@ returned, and from stored results as they are read.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -45,11 +46,14 @@ class CachingClient(ClientBase):
         self.cache = cache
         self.hits = 0
         self.misses = 0
+        self._lock = threading.Lock()  # episodes played side by side share this client
 
     @property
     def client(self) -> Client:
         if self._client is None:
-            self._client = self._make_client()
+            with self._lock:
+                if self._client is None:
+                    self._client = self._make_client()
         return self._client
 
     def identity(self) -> dict[str, Any]:
@@ -91,8 +95,9 @@ class CachingClient(ClientBase):
                 log.info("%s: %d of %d requests served from the cache", self.deployment, len(hits), len(requests))
             if hits:
                 yield hits, [stored[keys[i]] for i in hits]
-        self.hits += len(requests) - len(missing)
-        self.misses += len(missing)
+        with self._lock:
+            self.hits += len(requests) - len(missing)
+            self.misses += len(missing)
         if not missing:
             return
         for positions, answers in stream(self.client, [requests[i] for i in missing]):

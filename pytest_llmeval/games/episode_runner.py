@@ -35,6 +35,14 @@ from pytest_llmeval.games.episode_files import (
     write_text,
 )
 from pytest_llmeval.games.game_spec import GameSpec
+from pytest_llmeval.games.lockstep import (
+    EpisodePlan,
+    Lockstep,
+    Setting,
+    episode_models,
+    plan_episodes,
+    play_side_by_side,
+)
 from pytest_llmeval.games.metrics import BENCH_SCORE, METRIC_ABORTED, METRIC_PLAYED, helm_name
 from pytest_llmeval.games.player_models import HandleModel, PlayerModel
 from pytest_llmeval.games.recorder import player_model_infos
@@ -187,9 +195,10 @@ def _write_records(directory: Path, master: Any) -> None:
 
 
 def play_experiment(spec: GameSpec, experiment: dict[str, Any], models: Sequence[PlayerModel], results_root: Path,
-                    episodes: Sequence[int] | None = None, helm_dir: Path | None = None) -> GameRunResult:
-    """Play the chosen episodes of one experiment; raises :class:`RunFailed` with what was played
-    when an episode fails."""
+                    episodes: Sequence[int] | None = None, helm_dir: Path | None = None,
+                    parallel: Setting = "off") -> GameRunResult:
+    """Play the chosen episodes of one experiment, side by side as ``parallel`` says (see
+    :mod:`lockstep`); raises :class:`RunFailed` with what was played when an episode fails."""
     started = time.perf_counter()
     begun = datetime.now()
     instances = experiment["game_instances"]
@@ -204,9 +213,14 @@ def play_experiment(spec: GameSpec, experiment: dict[str, Any], models: Sequence
     before = [(m.requests, m.cache_hits) for m in handle_models]
     names = sorted({m.name for m in models}, key=[m.name for m in models].index)
     run = GameRunResult(spec, experiment["name"], players, names, [], [], helm_dir, 0.0)
+    plan = plan_episodes(models, parallel, len(chosen))
     try:
-        for i in chosen:
-            run.episodes.append(play_episode(spec, experiment, instances[i], i, models, results_root))
+        if plan.workers <= 1:
+            for i in chosen:
+                run.episodes.append(play_episode(spec, experiment, instances[i], i, models, results_root))
+        else:
+            log.info("%s: %d episodes, %d at a time (%s)", run.name, len(chosen), plan.workers, plan.mode)
+            _play_parallel(run, spec, experiment, models, results_root, chosen, plan)
     except Exception as exc:  # the episodes played so far are kept, with the requests they sent
         finish_run(run, handle_models, before, started)
         raise RunFailed(exc, run) from exc
@@ -217,6 +231,21 @@ def play_experiment(spec: GameSpec, experiment: dict[str, Any], models: Sequence
     log.info("%s: %d episodes, %% played %.1f", run.name, len(run.episodes),
              100 * run.played if run.episodes else math.nan)
     return run
+
+
+def _play_parallel(run: GameRunResult, spec: GameSpec, experiment: dict[str, Any], models: Sequence[PlayerModel],
+                   results_root: Path, chosen: list[int], plan: EpisodePlan) -> None:
+    """Every chosen episode, several at a time; the results in the order chosen. When some fail,
+    the others still finish and are kept, and the first failure (in that order) is raised."""
+    def one(i: int, barrier: Lockstep | None) -> Episode:
+        return play_episode(spec, experiment, experiment["game_instances"][i], i,
+                            episode_models(models, barrier, i), results_root)
+
+    outcomes = play_side_by_side(chosen, one, plan, Lockstep() if plan.lockstep else None)
+    run.episodes.extend(o for o in outcomes if isinstance(o, Episode))
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if errors:
+        raise errors[0]
 
 
 def finish_run(run: GameRunResult, handle_models: list[HandleModel], before: list[tuple[int, int]],

@@ -60,6 +60,7 @@ class GameEntry:
     index: int
     benchmark: tuple[str, ...] = ()  # clemcore's {'benchmark': [...]}: every game of these versions
     instances: str | None = None  # clem run's -i: the instances file the entry's games read instead
+    parallel_episodes: int | str | None = None  # episodes played at a time: N, "auto" or "off"
 
     @property
     def label(self) -> str:
@@ -129,7 +130,8 @@ def read_games_file(path: Path) -> tuple[list[GameEntry], list[Path]]:
             raise exc.located(**where) from None
         entries.append(GameEntry(raw.get("game") or "", tuple(experiments) if experiments else None, gates, limit,
                                  index, benchmark if not raw.get("game") else (),
-                                 instances_name(raw.get("instances"), path.parent)))
+                                 instances_name(raw.get("instances"), path.parent),
+                                 raw.get("parallel_episodes")))
     return entries, dirs
 
 
@@ -243,7 +245,8 @@ class GameItem(LLMEvalItem):
         limit = pick_limit(session.settings.max_episodes, self.entry.max_episodes)
         label = ",".join(self.models)
         try:
-            run = run_game(session, self.spec, self.experiment, list(self.models), limit)
+            parallel = session.settings.parallel_episodes or self.entry.parallel_episodes or "auto"
+            run = run_game(session, self.spec, self.experiment, list(self.models), limit, parallel=parallel)
         except RunFailed as exc:  # listed as an error with what it played, then reported as usual
             report.run_error(self, exc.error, worker_id(), exc.result, model=label)
             raise exc.error from exc.error.__cause__  # keeps a user traceback for -v
@@ -301,8 +304,10 @@ def player_models(session: LLMEvalSession, spec: GameSpec, players: Sequence[str
 
 
 def run_game(session: LLMEvalSession, spec: GameSpec, experiment: str, players: Sequence[str | PlayerModel | Any],
-             max_episodes: int | None = None, episodes: Sequence[int] | None = None) -> GameRunResult:
-    """Play (a sample of) one experiment; records under ``<output>/results``, HELM files under ``runs``."""
+             max_episodes: int | None = None, episodes: Sequence[int] | None = None,
+             parallel: Any = None) -> GameRunResult:
+    """Play (a sample of) one experiment; records under ``<output>/results``, HELM files under ``runs``.
+    ``parallel``: episodes at a time (N, ``auto``, ``off``; default: the session's setting)."""
     found = [e for e in spec.load_instances()["experiments"] if e["name"] == experiment]
     if not found:
         raise ConfigError(f"game {spec.game_name!r} has no experiment {experiment!r}",
@@ -312,8 +317,10 @@ def run_game(session: LLMEvalSession, spec: GameSpec, experiment: str, players: 
                                                                           max_episodes)
     names = "--".join(dict.fromkeys(m.name for m in models))
     helm = run_dir(session.settings.output_path, session.settings.suite, f"{spec.game_name}:{experiment},model={names}")
-    play = clemcore_player(spec) if spec.on_clemcore else play_experiment
-    return play(spec, found[0], models, session.settings.output_path / RESULTS, chosen, helm)
+    if spec.on_clemcore:
+        return clemcore_player(spec)(spec, found[0], models, session.settings.output_path / RESULTS, chosen, helm)
+    parallel = parallel or session.settings.parallel_episodes or "auto"
+    return play_experiment(spec, found[0], models, session.settings.output_path / RESULTS, chosen, helm, parallel)
 
 
 def clemcore_player(spec: GameSpec) -> Callable[..., GameRunResult]:

@@ -25,6 +25,9 @@ GAME_ENTRY: dict[str, Any] = {
         "gates": {"type": ["string", "array", "null"], "items": {"type": ["string", "number"]},
                   "errorMessage": "must be a gate such as 'played >= 0.5' or a list of them"},
         "max_episodes": {**_AT_LEAST_ONE, "type": ["integer", "null"]},
+        # episodes played at a time (--llmeval-parallel-episodes overrides it)
+        "parallel_episodes": {"anyOf": [{"type": "integer", "minimum": 1}, {"enum": ["auto", "off"]}],
+                              "errorMessage": "must be a whole number of at least 1, 'auto' or 'off'"},
         # clem run's -i: an instances file name in the game's in/ folder, or a path to one
         "instances": {"type": "string", "minLength": 1,
                       "errorMessage": "must be an instances file name such as 'instances_v2.0_en' or a path"},
