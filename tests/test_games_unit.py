@@ -382,3 +382,18 @@ def test_transcript_escapes_every_text() -> None:
     for raw in ("<b>g</b>", "<img src=x>", "<x>", "<i>", "<e>"):
         assert raw not in html
     assert "&lt;img src=x&gt;" in html
+
+
+def test_episodes_loading_one_master_at_once_all_get_its_classes(tmp_path: Path) -> None:
+    """Threads playing episodes side by side never see a half-loaded master.py."""
+    import threading
+
+    (tmp_path / "master.py").write_text("import time\ntime.sleep(0.2)\nclass Slow:\n    pass\n")
+    spec = GameSpec(game_name="slow", game_path=tmp_path, players=1, master="Slow")
+    found: list[Any] = []
+    threads = [threading.Thread(target=lambda: found.append(spec.master_class())) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(found) == 4 and all(cls.__name__ == "Slow" for cls in found)

@@ -19,6 +19,7 @@ import importlib
 import importlib.util
 import json
 import sys
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,6 +37,7 @@ MAX_DEPTH = 3
 #: ``clem run``'s default reply length for clembench's games
 CLEM_MAX_TOKENS = 300
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
+_LOADING = threading.RLock()  # one master.py load at a time
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,11 @@ class GameSpec:
         if master_file.parent.parent == BUILTIN_DIR:  # built-in games import by name, once
             return importlib.import_module(f"pytest_llmeval.games.builtin.{master_file.parent.name}.master")
         name = f"llmeval_game_{abs(hash(str(master_file)))}_master"
+        with _LOADING:  # episodes played side by side load it once, never half-initialised
+            return self._load(name, master_file)
+
+    @staticmethod
+    def _load(name: str, master_file: Path) -> Any:
         if name not in sys.modules:
             spec = importlib.util.spec_from_file_location(name, master_file)
             assert spec is not None and spec.loader is not None
