@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import math
 import os
 import subprocess
 import sys
@@ -47,6 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pytest_llmeval.clem.nltk_data import ensure_nltk_data  # noqa: E402
+from pytest_llmeval.games.episode_files import finite  # noqa: E402
 from tests.clem_server import (  # noqa: E402
     CLEMBENCH,
     MODEL,
@@ -86,17 +86,6 @@ def clem_command(patch: bool = False) -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "clemcore.cli"]
 
 
-def strict(value: Any) -> Any:
-    """JSON without NaN: clemcore writes NaN for scores that do not apply; here they are null."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {key: strict(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [strict(item) for item in value]
-    return value
-
-
 def prepare(folder: Path, base_url: str) -> None:
     """The files clemcore reads from its working directory."""
     (folder / "model_registry.json").write_text(json.dumps(
@@ -133,7 +122,7 @@ def episodes(results: Path, game: str, instances: dict[str, Any], plan: dict[str
             episode = results / MODEL / game / experiment["name"] / f"instance_{game_id:05d}"
             scores_file = episode / "scores.json"
             scores = json.loads(scores_file.read_text()) if scores_file.exists() else {}
-            episode_scores = strict(scores.get("episode scores", {}))
+            episode_scores = finite(scores.get("episode scores", {}))
             error_file = episode / "error.json"
             error = json.loads(error_file.read_text()) if error_file.exists() else None
             row = {"game": game, "experiment": experiment["name"], "game_id": game_id,

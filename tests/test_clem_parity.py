@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 import sys
 import textwrap
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmeval.games.episode_files import finite
 from tests.clem_server import CLEMBENCH, MODEL, REFERENCE_GAMES, ClemScript, ScriptedClemServer
 from tests.projects import make_importable
 
@@ -41,22 +41,12 @@ def _reference_module() -> ModuleType:
     return module
 
 
-def _strict(value: Any) -> Any:
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _strict(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_strict(item) for item in value]
-    return value
-
-
 def _scores(results: Path) -> dict[tuple[str, ...], Any]:
     """Every episode's whole ``scores.json`` (turn and episode scores, meta), keyed by its folders;
     of each player's model spec only the name, as the backends behind it differ by design."""
     found = {}
     for path in sorted((results / MODEL).rglob("scores.json")):
-        scores = _strict(json.loads(path.read_text()))
+        scores = finite(json.loads(path.read_text()))
         for player in scores.get("player_models", {}).values():
             player["model_spec"] = player["model_spec"]["model_name"]
         found[path.parts[-4:-1]] = scores

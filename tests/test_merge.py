@@ -206,7 +206,7 @@ def test_a_run_folder_in_two_shards_is_an_error(project: pytest.Pytester, capsys
 
 def test_paths_are_moved_into_the_merged_folder(tmp_path: Path) -> None:
     target = tmp_path / "merged" / "runs" / "nightly"
-    written = "/home/runner/work/p/shard/runs/nightly/mmlu:subject=anatomy,model=m"
+    written = "/home/runner/ci/p/shard/runs/nightly/mmlu:subject=anatomy,model=m"
     assert moved(written, ("runs", "nightly"), target) == str(target / "mmlu:subject=anatomy,model=m")
     assert moved("/elsewhere/run", ("runs", "nightly"), target) == "/elsewhere/run"
     assert moved("", ("runs", "nightly"), target) == ""
