@@ -9,8 +9,9 @@ call. Prints the median seconds of each, the speed-up, the batch sizes, and whet
 episode's records (interactions turns and keys without timestamps, scores, player request files)
 came out identical.
 
-``--batch-size`` sets the Hugging Face client's ``batch_size`` (its default is 8 on a CPU, so 20
-calls of a turn go as three batches); one at a time is unaffected by it.
+``--batch-size`` sets the Hugging Face client's ``batch_size``, which then also caps a turn's
+batch (without it a turn is one batch, whatever the default of 8 on a CPU); one at a time is
+unaffected by it.
 
     python benchmarks/lockstep_episodes.py [--episodes 20] [--repeats 3] [--batch-size 20]
 """

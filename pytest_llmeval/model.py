@@ -23,9 +23,11 @@ class ModelHandle:
     def name(self) -> str:
         return self.deployment.name
 
-    def generate(self, requests: Sequence[Request]) -> list[RequestResult]:
-        """Answer many requests in one call (batched locally, concurrent remotely)."""
-        return self.client.generate(requests)
+    def generate(self, requests: Sequence[Request], together: bool = False) -> list[RequestResult]:
+        """Answer many requests in one call (batched locally, concurrent remotely);
+        ``together``: they are one turn of conversations played side by side, which a local
+        model answers as one batch where memory allows."""
+        return self.client.generate(requests, together)
 
     def request(self, **fields: Any) -> Request:
         """A :class:`Request` addressed to this deployment."""

@@ -290,3 +290,26 @@ def test_stream_reports_hits_first_then_batches(cache: RequestCache) -> None:
     batches = list(caching.generate_stream(requests))
     assert [indices for indices, _ in batches] == [[1, 3], [2], [0]]
     assert [[r.cached for r in results] for _, results in batches] == [[True, True], [False], [False]]
+
+
+class TurnAtOnce(Streaming):
+    """Answers a turn of conversations side by side (``generate_together``) as one batch."""
+
+    def generate_together(self, requests: Sequence[Request]) -> Any:
+        yield list(range(len(requests))), self.generate(list(requests))
+
+
+def test_a_turn_sends_its_misses_together_and_other_calls_plan_as_usual(cache: RequestCache) -> None:
+    requests = [_request(n) for n in range(5)]
+    _caching(cache, Scripted())[0].generate(requests[:1])
+    client = TurnAtOnce(batch_hint=2)
+    caching, _ = _caching(cache, client)
+    results = caching.generate(requests, together=True)
+    assert client.calls == [["prompt 1", "prompt 2", "prompt 3", "prompt 4"]]  # the misses, one batch
+    assert [r.cached for r in results] == [True, False, False, False, False] and cache.count() == 5
+    client.calls.clear()
+    caching.generate([_request(n) for n in range(5, 8)])
+    assert client.calls == [["prompt 7", "prompt 6"], ["prompt 5"]]  # its own batches
+    plain = Streaming(batch_hint=2)  # a client without turns plans a turn as any other list
+    _caching(None, plain)[0].generate(requests[:3], together=True)
+    assert plain.calls == [["prompt 2", "prompt 1"], ["prompt 0"]]

@@ -117,3 +117,20 @@ def test_chat_and_plain_prompts(clients: tuple[HuggingFaceClient, HuggingFaceCli
     assert "bob" in greeting.text.lower()
     assert greeting.completions[0].finish_reason in ({"reason": "length"}, {"reason": "endoftext"})
     assert len(completion.completions[0].tokens) <= 3
+
+
+@pytest.mark.slow
+def test_a_turn_of_conversations_side_by_side_is_one_batch() -> None:
+    """``generate_together`` (a lockstep turn) decodes all of its requests in one batch, beyond
+    the client's batch size, with the answers ``generate_stream`` gives in batches of that size."""
+    client = make_client(Registry.load().deployment(DEFAULT_MODEL), Credentials())
+    assert isinstance(client, HuggingFaceClient) and client.batch_size == 8  # the CPU default
+    names = ["Ann", "Bob", "Cid", "Dee", "Eve", "Fay", "Gus", "Hal", "Ida", "Jo", "Kim", "Lu"]
+    turn = [Request(DEFAULT_MODEL, messages=(Message("user", f"Say hello to {name}."),), max_tokens=4)
+            for name in names]
+    together = list(client.generate_together(turn))
+    planned = list(client.generate_stream(turn))
+    assert [len(indices) for indices, _ in together] == [12]
+    assert sorted(len(indices) for indices, _ in planned) == [4, 8]
+    texts = {i: r.text for indices, results in planned for i, r in zip(indices, results)}
+    assert {i: r.text for i, r in zip(together[0][0], together[0][1])} == texts

@@ -77,11 +77,12 @@ class CachingClient(ClientBase):
         """Loads of the wrapped client's weights; 0 while it is not built (a cached run)."""
         return self._client.model_loads() if self._client is not None else 0
 
-    def generate(self, requests: Sequence[Request]) -> list[RequestResult]:
-        return collect(self.generate_stream(requests), len(requests))
+    def generate(self, requests: Sequence[Request], together: bool = False) -> list[RequestResult]:
+        return collect(self.generate_stream(requests, together), len(requests))
 
-    def generate_stream(self, requests: Sequence[Request]) -> Iterator[Finished]:
-        """Cached results first (read in bulk), then the model's, each batch stored as it finishes."""
+    def generate_stream(self, requests: Sequence[Request], together: bool = False) -> Iterator[Finished]:
+        """Cached results first (read in bulk), then the model's, each batch stored as it finishes
+        (``together``: the misses are one turn of conversations side by side, see :func:`stream`)."""
         keys: list[str] = []
         missing = list(range(len(requests)))
         if self.cache is not None:
@@ -100,7 +101,7 @@ class CachingClient(ClientBase):
             self.misses += len(missing)
         if not missing:
             return
-        for positions, answers in stream(self.client, [requests[i] for i in missing]):
+        for positions, answers in stream(self.client, [requests[i] for i in missing], together):
             if len(answers) != len(positions):
                 raise RuntimeError(
                     f"{self.deployment}: client returned {len(answers)} results for {len(positions)} requests")

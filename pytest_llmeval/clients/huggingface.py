@@ -194,6 +194,16 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
 
     def generate_stream(self, requests: Sequence[Request]) -> Iterator[Finished]:
         """Plan batches over every request, run them, and hand back each batch when done."""
+        return self._planned(requests, self.batch_size)
+
+    def generate_together(self, requests: Sequence[Request]) -> Iterator[Finished]:
+        """One turn of conversations side by side: generated as one batch (bounded only by the
+        attention-score budget), since a decoding step costs about as much for many rows as for
+        one and the turn's slowest reply sets its time anyway."""
+        return self._planned(requests, max(self.batch_size, len(requests)))
+
+    def _planned(self, requests: Sequence[Request], generation_batch: int) -> Iterator[Finished]:
+        """The batches of :meth:`generate_stream`, generation at most ``generation_batch`` rows."""
         accelerators.limit_threads()
         tokenizer = self.tokenizer
         texts = [self.render(r) for r in requests]
@@ -216,8 +226,10 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
                 members.sort(key=lambda i: len(encoded[i]))
                 # Decoding steps cost the same for one row as for a batch, so generation batches
                 # by count; one forward pass (answers, scoring) keeps padding bounded.
-                padding = self.max_padding_ratio if hf_planning.single_pass(first) else 1.0
-                for batch in self._batches(members, encoded, prefix_len, padding):
+                one_pass = hf_planning.single_pass(first)
+                padding = self.max_padding_ratio if one_pass else 1.0
+                size = self.batch_size if one_pass else min(generation_batch, self._batch_size or generation_batch)
+                for batch in self._batches(members, encoded, prefix_len, padding, size):
                     started = time.perf_counter()
                     outputs = self._run_with_backoff(batch, requests, encoded, prefix)
                     elapsed = (time.perf_counter() - started) / len(batch) + shared_time
@@ -284,11 +296,11 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
         self._batch_size = size
 
     def _batches(self, indices: list[int], encoded: list[list[int]], prefix_len: int = 0,
-                 max_padding_ratio: float | None = None) -> list[list[int]]:
-        """Length-sorted batches whose padding stays under ``max_padding_ratio`` (the client's,
-        unless given)."""
+                 max_padding_ratio: float | None = None, size: int | None = None) -> list[list[int]]:
+        """Length-sorted batches of at most ``size`` rows (the client's batch size, unless given)
+        whose padding stays under ``max_padding_ratio`` (the client's, unless given)."""
         ratio = self.max_padding_ratio if max_padding_ratio is None else max_padding_ratio
-        return hf_planning.batches(indices, encoded, self.batch_size, ratio, prefix_len, self._max_cells())
+        return hf_planning.batches(indices, encoded, size or self.batch_size, ratio, prefix_len, self._max_cells())
 
     def _max_cells(self) -> int | None:
         """On CPU a batch's first forward pass holds its attention scores and their softmax in

@@ -122,6 +122,16 @@ class ClientBase:
         return 0
 
 
+@runtime_checkable
+class TurnBatching(Protocol):
+    """A client that can answer requests arriving together, one step of several conversations
+    played side by side (a lockstep turn), as one batch where memory allows, rather than in its
+    usual batch size: each turn then costs one decoding loop, not several."""
+
+    def generate_together(self, requests: Sequence[Request]) -> Iterator[Finished]:
+        ...
+
+
 def client_identity(client: Client) -> dict[str, Any]:
     """The client's cache identity, as a fresh dict."""
     return dict(client.identity())
@@ -133,9 +143,12 @@ def batch_hint(client: Client, default: int = 16) -> int:
     return int(hint) if isinstance(hint, int) and hint > 0 else default
 
 
-def stream(client: Client, requests: Sequence[Request]) -> Iterator[Finished]:
+def stream(client: Client, requests: Sequence[Request], together: bool = False) -> Iterator[Finished]:
     """Results batch by batch, as they finish, so the caller can cache and report each batch
-    as soon as it is done."""
+    as soon as it is done; ``together``: one turn of conversations side by side (see
+    :class:`TurnBatching`; other clients plan as usual)."""
+    if together and isinstance(client, TurnBatching):
+        return client.generate_together(requests)
     return client.generate_stream(requests)
 
 

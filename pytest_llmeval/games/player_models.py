@@ -209,7 +209,7 @@ class HandleModel(PlayerModel):
                 first[key] = len(send)
                 sent_as[i] = (len(send), False)
                 send.append(request)
-        results = self.handle.generate(send) if send else []
+        results = self.handle.generate(send, together=True) if send else []
         for i, (position, repeat) in sent_as.items():
             result = _as_cached(results[position]) if repeat else results[position]
             try:
