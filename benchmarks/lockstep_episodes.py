@@ -37,14 +37,12 @@ from pytest_llmeval.clients import Credentials, make_client  # noqa: E402
 from pytest_llmeval.clients.cache import CachingClient  # noqa: E402
 from pytest_llmeval.clients.huggingface import HuggingFaceClient  # noqa: E402
 from pytest_llmeval.games import GameRunResult, discover_games, play_experiment  # noqa: E402
-from pytest_llmeval.games.episode_files import dumps  # noqa: E402
+from pytest_llmeval.games.episode_files import timeless  # noqa: E402
 from pytest_llmeval.games.game_window import ChatTokenCounter  # noqa: E402
 from pytest_llmeval.games.player_models import HandleModel  # noqa: E402
 from pytest_llmeval.model import ModelHandle  # noqa: E402
 from pytest_llmeval.registry import DEFAULT_MODEL, Registry  # noqa: E402
 from pytest_llmeval.registry.entries import ObjectSpec  # noqa: E402
-
-VOLATILE = {"timestamp", "call_start", "call_duration", "request_time", "request_datetime"}
 
 
 def experiment(count: int) -> dict[str, Any]:
@@ -59,14 +57,7 @@ def experiment(count: int) -> dict[str, Any]:
 
 
 def stable(run: GameRunResult) -> list[str]:
-    def strip(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items() if k not in VOLATILE}
-        if isinstance(x, list):
-            return [strip(v) for v in x]
-        return x
-    return [json.dumps(strip(json.loads(dumps([e.name, e.interactions, e.scores, e.player_requests]))))
-            for e in run.episodes]
+    return [json.dumps(timeless([e.name, e.interactions, e.scores, e.player_requests])) for e in run.episodes]
 
 
 def main() -> None:

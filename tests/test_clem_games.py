@@ -294,6 +294,44 @@ def test_clembench_referencegame_on_the_bundled_model(pytester: pytest.Pytester)
     assert json.loads(scores.read_text())["episode scores"]["Request Count"] == len(calls)
 
 
+@pytest.mark.slow
+def test_clembench_taboo_side_by_side_on_the_bundled_model_equals_one_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """clemcore plays each episode; on the real model the episodes advance in lockstep, each
+    round's calls one batch, and every record equals those of playing one at a time."""
+    from pytest_llmeval.clients import Credentials, make_client
+    from pytest_llmeval.clients.cache import CachingClient
+    from pytest_llmeval.clients.huggingface import HuggingFaceClient
+    from pytest_llmeval.games.episode_files import timeless
+    from pytest_llmeval.games.game_window import ChatTokenCounter
+    from pytest_llmeval.games.player_models import HandleModel
+    from pytest_llmeval.model import ModelHandle
+    from pytest_llmeval.registry import DEFAULT_MODEL, Registry
+
+    registry = Registry.load()
+    deployment = registry.deployment(DEFAULT_MODEL)
+    client = make_client(deployment, Credentials())
+    assert isinstance(client, HuggingFaceClient)
+    turns: list[int] = []
+    together = client.generate_together
+    monkeypatch.setattr(client, "generate_together", lambda requests: (turns.append(len(requests)),
+                                                                       together(requests))[1])
+    handle = ModelHandle(deployment, registry.model_metadata(deployment.model_name),
+                         CachingClient(deployment.name, lambda: client, None, None))
+    spec = _specs()["taboo"]
+    experiment = spec.load_instances()["experiments"][0]
+
+    def played(folder: str, parallel: str) -> list[Any]:
+        model = HandleModel(handle, max_tokens=60, counter=ChatTokenCounter(None, client))
+        run = play_clem_experiment(spec, experiment, [model], tmp_path / folder, [0, 1, 2], parallel=parallel)
+        return [(e.index, timeless([e.interactions, e.scores, e.player_requests])) for e in run.episodes]
+
+    one_at_a_time = played("off", "off")
+    assert len(one_at_a_time) == 3 and not turns  # one call at a time, no turns
+    assert played("auto", "auto") == one_at_a_time
+    assert max(turns) == 3  # the three episodes' first calls, one batch
+
+
 def test_an_entry_reads_another_instances_file_as_clem_run_i_does(project: pytest.Pytester) -> None:
     """``instances:`` is clem run's ``-i``: a file name in the game's ``in/``, or a path from the games file."""
     chosen = {"experiments": [{**e, "game_instances": e["game_instances"][:1]}

@@ -18,7 +18,7 @@ from pytest_llmeval.clients.openai_compatible import OpenAICompatibleClient
 from pytest_llmeval.clients.protocol import Capabilities
 from pytest_llmeval.clients.python_callable import CallableClient
 from pytest_llmeval.games import GameRunResult, ScriptedModel, discover_games, play_experiment
-from pytest_llmeval.games.episode_files import dumps
+from pytest_llmeval.games.episode_files import timeless
 from pytest_llmeval.games.lockstep import EpisodePlan, Lockstep, plan_episodes, play_side_by_side
 from pytest_llmeval.games.player_models import HandleModel, PlayerModel, Reply
 from pytest_llmeval.model import ModelHandle
@@ -29,22 +29,8 @@ from tests.servers import LoopbackHTTPServer
 
 GAMES = discover_games()
 XDIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")]
-VOLATILE = {"timestamp", "call_start", "call_duration", "request_time", "request_datetime"}
-
-
-def stable(value: Any) -> Any:
-    """A record without its timestamps and durations, as JSON text would hold it."""
-    def strip(x: Any) -> Any:
-        if isinstance(x, dict):
-            return {k: strip(v) for k, v in x.items() if k not in VOLATILE}
-        if isinstance(x, list):
-            return [strip(v) for v in x]
-        return x
-    return strip(json.loads(dumps(value)))
-
-
 def records(run: GameRunResult) -> list[Any]:
-    return [(e.index, e.name, stable(e.interactions), stable(e.scores), stable(e.player_requests))
+    return [(e.index, e.name, timeless(e.interactions), timeless(e.scores), timeless(e.player_requests))
             for e in run.episodes]
 
 
@@ -410,9 +396,9 @@ def played(project: pytest.Pytester, output: str, *args: str) -> tuple[list[Any]
     folder = project.path / output / "results"
     episodes = sorted(folder.rglob("interactions.json"))
     assert len(episodes) == 10
-    stored = [(p.parent.name, stable(json.loads(p.read_text())), stable(json.loads(
-        (p.parent / "scores.json").read_text())), stable(json.loads((p.parent / "player_1.requests.json").read_text())))
-        for p in episodes]
+    stored = [(p.parent.name, *(timeless(json.loads((p.parent / name).read_text()))
+                                for name in ("interactions.json", "scores.json", "player_1.requests.json")))
+              for p in episodes]
     peak = max(int(p.read_text()) for p in project.path.glob("peak-*.txt"))
     return stored, peak
 

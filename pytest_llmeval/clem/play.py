@@ -4,6 +4,12 @@ The game's ``master.py`` is loaded by clemcore's ``GameBenchmark.load_from_spec`
 run through clemcore's runner with clemcore's file savers (run, experiment, instance,
 interactions, per-player requests, completed/error signals) and an :class:`EpisodeCollector`
 that scores and keeps each episode. The caller gets our :class:`GameRunResult`.
+
+Episodes side by side (``parallel_episodes``) are each played by clemcore's sequential runner
+in a thread of their own, with their own copies of the player models, in lockstep on a local
+model (see :mod:`pytest_llmeval.games.lockstep`), so the records are those of playing them one
+at a time. (clemcore's batchwise runner, ``clem run -b``, records programmatic players' calls
+otherwise than its sequential one.)
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from clemcore.clemgame.callbacks.files import (
     ResultsFolder,
     SignalFileSaver,
 )
-from clemcore.clemgame.runners import dispatch
+from clemcore.clemgame.runners import sequential
 
 from pytest_llmeval.clem.compat import legacy_games
 from pytest_llmeval.clem.episodes import (
@@ -39,6 +45,14 @@ from pytest_llmeval.clem.model import BridgeModel
 from pytest_llmeval.clem.nltk_data import ensure_nltk_data
 from pytest_llmeval.games.episode_runner import GameRunResult, finish_run
 from pytest_llmeval.games.game_spec import GameSpec
+from pytest_llmeval.games.lockstep import (
+    EpisodePlan,
+    Lockstep,
+    Setting,
+    episode_models,
+    plan_episodes,
+    play_side_by_side,
+)
 from pytest_llmeval.games.player_models import HandleModel, PlayerModel
 from pytest_llmeval.paths import user_cache_dir
 from pytest_llmeval.run_result import RunFailed
@@ -62,6 +76,36 @@ def _model_spec(model: PlayerModel) -> dict[str, Any]:
     return {}
 
 
+class _GameEvents(GameBenchmarkCallbackList):
+    """The run's callbacks for one of several episodes played side by side: the game events
+    only, as the benchmark starts and ends once for all of them."""
+
+    def on_benchmark_start(self, game_benchmark: Any) -> None:
+        pass
+
+    def on_benchmark_end(self, game_benchmark: Any) -> None:
+        pass
+
+
+def _play_rows(benchmark: Any, rows: list[Any], models: Sequence[PlayerModel], players: list[BridgeModel],
+               callbacks: GameBenchmarkCallbackList, plan: EpisodePlan) -> None:
+    """clemcore's sequential runner over ``rows``: once for all of them, or once per episode in
+    ``plan.workers`` threads, each episode with its own copies of the models."""
+    if plan.workers <= 1:
+        sequential.run(benchmark, rows, players, callbacks=callbacks)
+        return
+    events = _GameEvents(list(callbacks.callbacks))
+    lockstep = Lockstep() if plan.lockstep else None
+
+    def play(position: int, barrier: Lockstep | None) -> None:
+        own = [BridgeModel(m, _model_spec(m)) for m in episode_models(models, barrier, position)]
+        sequential.run(benchmark, [rows[position]], own, callbacks=events)
+
+    callbacks.on_benchmark_start(benchmark)
+    play_side_by_side(list(range(len(rows))), play, plan, lockstep)
+    callbacks.on_benchmark_end(benchmark)
+
+
 def clem_spec(spec: GameSpec) -> ClemGameSpec:
     """clemcore's own spec for a clembench game folder: its ``clemgame.json`` entry as written."""
     return ClemGameSpec.from_dict({**dict(spec.clem or {}), "game_path": str(spec.game_path)})
@@ -69,9 +113,10 @@ def clem_spec(spec: GameSpec) -> ClemGameSpec:
 
 def play_clem_experiment(spec: GameSpec, experiment: dict[str, Any], models: Sequence[PlayerModel],
                          results_root: Path, episodes: Sequence[int] | None = None,
-                         helm_dir: Path | None = None) -> GameRunResult:
-    """Play the chosen episodes (positions in the experiment's instance list) of one experiment;
-    raises :class:`RunFailed` with what was played when an episode fails."""
+                         helm_dir: Path | None = None, parallel: Setting = "off") -> GameRunResult:
+    """Play the chosen episodes (positions in the experiment's instance list) of one experiment,
+    ``parallel`` at a time (as :func:`plan_episodes` decides); raises :class:`RunFailed` with what was
+    played when an episode fails."""
     started = time.perf_counter()
     _nltk_ready()
     instances = experiment["game_instances"]
@@ -99,7 +144,7 @@ def play_clem_experiment(spec: GameSpec, experiment: dict[str, Any], models: Seq
         rows = GameInstances.from_game_spec(own).filter(
             lambda row: row["experiment"]["name"] == experiment["name"]
             and row["game_instance"]["game_id"] in indices)
-        dispatch.run(benchmark, rows, players, callbacks=callbacks, batch_size=1)
+        _play_rows(benchmark, list(rows), models, players, callbacks, plan_episodes(models, parallel, len(chosen)))
     collector.check_all_played(failures)
     names = list(dict.fromkeys(m.name for m in models))
     run = GameRunResult(spec, experiment["name"], folder.run_dir, names,

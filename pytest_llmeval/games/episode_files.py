@@ -98,6 +98,22 @@ def dumps(data: Any) -> str:
         return json.dumps(finite(data), indent=2, ensure_ascii=False, default=str, allow_nan=False)
 
 
+#: record keys that differ from one playing to the next however the episodes are played
+TIMING_KEYS = frozenset({"timestamp", "call_start", "call_duration", "request_time", "request_datetime"})
+
+
+def timeless(data: Any) -> Any:
+    """A record as its JSON file reads back, without timestamps and durations: what two plays
+    of the same episodes (one at a time, side by side, on another day) must have in common."""
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in TIMING_KEYS}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+    return strip(json.loads(dumps(data)))
+
+
 def write_json(path: Path, data: Any) -> None:
     """Atomic, so a reader (or a killed run) never sees half a file."""
     write_text(path, dumps(data))

@@ -317,9 +317,10 @@ def run_game(session: LLMEvalSession, spec: GameSpec, experiment: str, players: 
                                                                           max_episodes)
     names = "--".join(dict.fromkeys(m.name for m in models))
     helm = run_dir(session.settings.output_path, session.settings.suite, f"{spec.game_name}:{experiment},model={names}")
-    if spec.on_clemcore:
-        return clemcore_player(spec)(spec, found[0], models, session.settings.output_path / RESULTS, chosen, helm)
     parallel = parallel or session.settings.parallel_episodes or "auto"
+    if spec.on_clemcore:
+        return clemcore_player(spec)(spec, found[0], models, session.settings.output_path / RESULTS, chosen, helm,
+                                     parallel)
     return play_experiment(spec, found[0], models, session.settings.output_path / RESULTS, chosen, helm, parallel)
 
 
