@@ -7,6 +7,15 @@ import os
 import pytest
 
 
+def served_deployment(pytester: pytest.Pytester, name: str, base_url: str) -> None:
+    """``prod_env/`` naming one OpenAI-compatible chat deployment ``name`` (model ``name`` too) at ``base_url``."""
+    (pytester.path / "prod_env").mkdir(exist_ok=True)
+    (pytester.path / "prod_env" / "model_deployments.yaml").write_text(
+        f"model_deployments:\n  - name: {name}\n    model_name: {name}\n    client_spec:\n"
+        f"      class_name: pytest_llmeval.clients.OpenAICompatibleClient\n"
+        f"      args: {{base_url: \"{base_url}\", model: {name}, api: chat}}\n")
+
+
 def make_importable(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     """Put the project on sys.path here and, through PYTHONPATH, in xdist workers."""
     pytester.syspathinsert()

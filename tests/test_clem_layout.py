@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import sys
-import textwrap
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,7 @@ from pytest_llmeval.games import ScriptedModel, discover_games, play_experiment
 from pytest_llmeval.games.clemscore import EpisodeScore, compute_table
 from pytest_llmeval.games.episode_files import run_folder
 from pytest_llmeval.games.recorder import GameRecorder
-from tests.projects import make_importable
+from tests.projects import make_importable, served_deployment
 from tests.servers import JSONHandler, LoopbackHTTPServer
 
 pytest.importorskip("clemcore")
@@ -185,15 +184,7 @@ def scores_in(results: Path) -> list[EpisodeScore]:
 
 def our_project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, base_url: str) -> None:
     """Our hellogame, and our wordle master over clembench's unchanged wordle instances."""
-    (pytester.path / "prod_env").mkdir()
-    (pytester.path / "prod_env" / "model_deployments.yaml").write_text(textwrap.dedent(f"""
-        model_deployments:
-          - name: {MODEL}
-            model_name: {MODEL}
-            client_spec:
-              class_name: pytest_llmeval.clients.OpenAICompatibleClient
-              args: {{base_url: "{base_url}", model: {MODEL}, api: chat}}
-    """))
+    served_deployment(pytester, MODEL, base_url)
     wordle = pytester.path / "games" / "wordle"
     (wordle / "in").mkdir(parents=True)
     shutil.copyfile(CLEMBENCH / "wordle" / "in" / "instances.json", wordle / "in" / "instances.json")

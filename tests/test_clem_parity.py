@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
-import textwrap
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -22,7 +21,7 @@ import pytest
 
 from pytest_llmeval.games.episode_files import finite
 from tests.clem_server import CLEMBENCH, MODEL, REFERENCE_GAMES, ClemScript, ScriptedClemServer
-from tests.projects import make_importable
+from tests.projects import make_importable, served_deployment
 
 pytest.importorskip("clemcore")
 pytestmark = [pytest.mark.slow,
@@ -65,15 +64,7 @@ def _requests(results: Path) -> dict[tuple[str, ...], list[tuple[int, str]]]:
 
 def _our_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, base_url: str, selections: Path) -> Path:
     """Our items on the instances files clem run read (``instances:`` is clem run's ``-i``)."""
-    (pytester.path / "prod_env").mkdir()
-    (pytester.path / "prod_env" / "model_deployments.yaml").write_text(textwrap.dedent(f"""
-        model_deployments:
-          - name: {MODEL}
-            model_name: {MODEL}
-            client_spec:
-              class_name: pytest_llmeval.clients.OpenAICompatibleClient
-              args: {{base_url: "{base_url}", model: {MODEL}, api: chat}}
-    """))
+    served_deployment(pytester, MODEL, base_url)
     entries = "".join(f"  - {{game: {game}, instances: {str(selections / game) + '.json'!r}}}\n"
                       for game in REFERENCE_GAMES)
     (pytester.path / "games.yaml").write_text(f"game_dirs: [{str(CLEMBENCH)!r}]\ngames:\n{entries}")

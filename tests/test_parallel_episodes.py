@@ -3,7 +3,6 @@ concurrency bound against a loopback server, the bundled model, and the option e
 
 from __future__ import annotations
 
-import http.server
 import json
 import re
 import threading
@@ -25,7 +24,7 @@ from pytest_llmeval.model import ModelHandle
 from pytest_llmeval.registry.entries import ModelDeployment, ModelMetadata, ObjectSpec
 from pytest_llmeval.run_result import RunFailed
 from tests.projects import make_importable
-from tests.servers import LoopbackHTTPServer
+from tests.servers import JSONHandler, LoopbackHTTPServer
 
 GAMES = discover_games()
 XDIST = [pytest.param([], id="serial"), pytest.param(["-n", "2"], id="xdist")]
@@ -266,9 +265,9 @@ class CountingServer(LoopbackHTTPServer):
         lock = threading.Lock()
         server = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(JSONHandler):
             def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                body = self.read_json()
                 with lock:
                     server.under_way += 1
                     server.requests += 1
@@ -276,19 +275,11 @@ class CountingServer(LoopbackHTTPServer):
                 time.sleep(delay)
                 name = re.search(r"name is:\s*(\S+)", body["messages"][-1]["content"])
                 content = f"GREET: hello {name.group(1) if name else ''}, welcome"
-                payload = json.dumps({"object": "chat.completion", "model": body.get("model"), "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content},
-                     "finish_reason": "stop"}]}).encode()
+                answer = {"object": "chat.completion", "model": body.get("model"), "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]}
                 with lock:
                     server.under_way -= 1
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
+                self.send_json(200, answer)
 
         super().__init__(Handler)
 

@@ -95,14 +95,13 @@ def _play_rows(benchmark: Any, rows: list[Any], models: Sequence[PlayerModel], p
         sequential.run(benchmark, rows, players, callbacks=callbacks)
         return
     events = _GameEvents(list(callbacks.callbacks))
-    lockstep = Lockstep() if plan.lockstep else None
 
     def play(position: int, barrier: Lockstep | None) -> None:
         own = [BridgeModel(m, _model_spec(m)) for m in episode_models(models, barrier, position)]
         sequential.run(benchmark, [rows[position]], own, callbacks=events)
 
     callbacks.on_benchmark_start(benchmark)
-    play_side_by_side(list(range(len(rows))), play, plan, lockstep)
+    play_side_by_side(list(range(len(rows))), play, plan)
     callbacks.on_benchmark_end(benchmark)
 
 

@@ -241,7 +241,7 @@ def _play_parallel(run: GameRunResult, spec: GameSpec, experiment: dict[str, Any
         return play_episode(spec, experiment, experiment["game_instances"][i], i,
                             episode_models(models, barrier, i), results_root)
 
-    outcomes = play_side_by_side(chosen, one, plan, Lockstep() if plan.lockstep else None)
+    outcomes = play_side_by_side(chosen, one, plan)
     run.episodes.extend(o for o in outcomes if isinstance(o, Episode))
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     if errors:

@@ -155,7 +155,10 @@ class Lockstep:
 def play_side_by_side(positions: Sequence[int], play: Callable[[int, Lockstep | None], T], plan: EpisodePlan,
                       lockstep: Lockstep | None = None) -> list[T | BaseException]:
     """``play(position, lockstep)`` for every position, ``plan.workers`` at a time; the outcome of
-    each, in the order given: its value, or the exception it raised (the others play on)."""
+    each, in the order given: its value, or the exception it raised (the others play on). A
+    lockstep plan gets a barrier of its own unless one is given."""
+    if lockstep is None and plan.lockstep and plan.workers > 1:
+        lockstep = Lockstep()
     outcomes: list[T | BaseException | None] = [None] * len(positions)
     order = itertools.count()
     lock = threading.Lock()
