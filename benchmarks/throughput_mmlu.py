@@ -8,6 +8,9 @@ Runs the same work several ways, each in a fresh process so its peak memory is i
   plugin       ``pytest`` with pytest-llmeval, cache disabled: model time (every batch and
                the shared prefix, from the results' ``request_time``), the run, and the whole
                process
+  plugin_bf16  the same with the bundled deployment's weights in bf16 (``torch_dtype:
+               bfloat16``): its model time against fp32's, the answers that agree and the
+               largest log-probability gap
   model        the model's own footprint: load it and run one prompt
   runtime      torch and transformers imported, nothing loaded
 It also measures this CPU's fp32 matrix-multiply rate and, from the model's shape and the
@@ -67,15 +70,32 @@ def workload(subject: str) -> tuple[list[str], str]:
     return prompts, str(converted_copy(resolve_source(args["pretrained_model_name_or_path"], args["gguf_file"])))
 
 
-def run_plugin(subject: str) -> dict[str, object]:
+def bf16_registry(folder: Path) -> str:
+    """A ``prod_env/`` beside the run naming the bundled weights in bf16; the deployment's name."""
+    from pytest_llmeval.registry import Registry
+
+    bundled = Registry.load().deployment(BUNDLED)
+    args = {**bundled.client_spec.args, "torch_dtype": "bfloat16"}
+    name = f"{BUNDLED}-bf16"
+    (folder / "prod_env").mkdir()
+    (folder / "prod_env" / "model_deployments.yaml").write_text(json.dumps({"model_deployments": [{
+        "name": name, "model_name": bundled.model_name, "tokenizer_name": bundled.tokenizer_name,
+        "max_sequence_length": bundled.max_sequence_length,
+        "client_spec": {"class_name": bundled.client_spec.class_name, "args": args}}]}))
+    return name
+
+
+def run_plugin(subject: str, bf16: bool = False) -> dict[str, object]:
     import pytest
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         (folder / "eval_bench.yaml").write_text(f"entries: [\"mmlu:subject={subject},eval_split=test\"]\n")
         junit = folder / "junit.xml"
-        code = pytest.main([str(folder / "eval_bench.yaml"), "-q", "-p", "no:cacheprovider", "--rootdir", tmp,
-                            "--llmeval-disable-cache", "--llmeval-models", BUNDLED, "--junitxml", str(junit)])
+        local = ["--llmeval-local-path", str(folder / "prod_env")] if bf16 else []
+        model = bf16_registry(folder) if bf16 else BUNDLED
+        code = pytest.main([str(folder / "eval_bench.yaml"), "-q", "-p", "no:cacheprovider", "--rootdir", tmp, *local,
+                            "--llmeval-disable-cache", "--llmeval-models", model, "--junitxml", str(junit)])
         if code != 0:
             raise SystemExit(f"pytest exited with {code}")
         [case] = ET.parse(junit).getroot().iter("testcase")
@@ -213,8 +233,20 @@ def run_gemm(subject: str) -> dict[str, object]:
     return {"seconds": 1.0, "n": 0, "gflops": statistics.median(rates)}
 
 
-RUNNERS = {"plugin": run_plugin, "loop": run_loop, "prefix_loop": run_prefix_loop, "model": run_model,
-           "runtime": run_runtime, "gemm": run_gemm}
+def run_plugin_bf16(subject: str) -> dict[str, object]:
+    return run_plugin(subject, bf16=True)
+
+
+RUNNERS = {"plugin": run_plugin, "plugin_bf16": run_plugin_bf16, "loop": run_loop, "prefix_loop": run_prefix_loop,
+           "model": run_model, "runtime": run_runtime, "gemm": run_gemm}
+
+
+def _has_bf16_units() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def child(mode: str, subject: str) -> None:
@@ -247,7 +279,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.subject)
         return
-    timed = ("loop", "prefix_loop", "plugin")
+    timed = ("loop", "prefix_loop", "plugin", "plugin_bf16")
     runs: dict[str, list[dict[str, Any]]] = {mode: [] for mode in timed}
     for repeat in range(args.repeats):
         for mode in timed:  # alternating, so drifts in the machine's speed hit every mode alike
@@ -266,7 +298,8 @@ def main() -> None:
     n = runs["loop"][0]["n"]
     floor_seconds = runs["prefix_loop"][0]["flops"] / (gflops * 1e9)
     reference = runs["loop"][0]
-    same = all(r["letters"] == reference["letters"] for m in timed for r in runs[m])
+    exact = ("loop", "prefix_loop", "plugin")  # fp32: the same answers; bf16 is compared below
+    same = all(r["letters"] == reference["letters"] for m in exact for r in runs[m])
     gap = max(abs(x - y) for m in ("prefix_loop", "plugin") for r in runs[m]
               for x, y in zip(r["logprobs"], reference["logprobs"]))
     print()
@@ -276,7 +309,7 @@ def main() -> None:
     for label, process, questions in ISSUE_ROWS:
         print(f"{'[issue] ' + label:44s} {process:10.1f} {'':>8s} {questions:12.1f}")
     labels = {"loop": "plain torch loop, full prompts", "prefix_loop": "plain torch, prefix reused, batch 8",
-              "plugin": "pytest-llmeval"}
+              "plugin": "pytest-llmeval", "plugin_bf16": "pytest-llmeval, bf16 weights"}
     for mode in timed:
         print(f"{'[here] ' + labels[mode]:44s} {median(mode, 'process_seconds'):10.1f} "
               f"{median(mode, 'seconds'):8.1f} {rate[mode]:12.2f} {median(mode, 'peak_rss_mb'):8.0f}")
@@ -288,6 +321,13 @@ def main() -> None:
           f"{rate['plugin'] / (n / floor_seconds):.0%}")
     print(f"same predictions in every run: {'yes' if same else 'NO'}; largest gap in the answer's log-probability "
           f"against the plain loop: {gap:.1e} (limit 1e-4)")
+    bf16 = runs["plugin_bf16"][0]
+    agree = sum(a == b for a, b in zip(bf16["letters"], reference["letters"]))
+    bf16_gap = max(abs(x - y) for x, y in zip(bf16["logprobs"], reference["logprobs"]))
+    print(f"bf16 (this CPU {'has' if _has_bf16_units() else 'lacks'} AVX-512 BF16/AMX): model time "
+          f"{median('plugin_bf16', 'seconds'):.1f} s against fp32's {median('plugin', 'seconds'):.1f} s -> "
+          f"{median('plugin', 'seconds') / median('plugin_bf16', 'seconds'):.2f}x (target 2x); answers equal to "
+          f"fp32's on {agree} of {n} ({agree / n:.1%}, target 99%); largest log-probability gap {bf16_gap:.3f}")
     plugin_peak = median("plugin", "peak_rss_mb")
     above = plugin_peak - footprint["runtime"]
     weights = float(reference["model_mb"])
