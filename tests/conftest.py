@@ -21,7 +21,9 @@ os.environ.setdefault("LLMEVAL_CACHE_DIR", str(user_cache_dir()))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # pytester's in-process runs drop modules first imported inside them; importing torch a
 # second time in one process crashes it, so the heavy backends are imported once up front.
-for _backend in ("torch", "transformers", "pytest_llmeval.clients.huggingface", "lm_eval.evaluator",
+# psycopg too: its compiled part keeps the first import's error classes, which a second import's
+# `except psycopg.Error` would no longer catch.
+for _backend in ("torch", "transformers", "psycopg", "pytest_llmeval.clients.huggingface", "lm_eval.evaluator",
                  "lm_eval.tasks", "pytest_llmeval.harness.lm", "pytest_llmeval.harness.task_index"):
     with contextlib.suppress(ImportError):
         importlib.import_module(_backend)
