@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,6 +62,18 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if SESSION_KEY in config.stash:
         config.stash[SESSION_KEY].close()
     freeze_for_exit(config)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A cold machine's one-time weight conversion, in the controller before xdist starts its
+    workers (they would wait on it unseen), with its lines and progress bar on the terminal."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    terminal = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        get_session(config).convert_weights(terminal.write_line if terminal is not None else print)
 
 
 def get_session(config: pytest.Config) -> LLMEvalSession:

@@ -11,7 +11,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,11 +24,13 @@ from pytest_llmeval.clients.credentials import Credentials
 from pytest_llmeval.clients.factory import (
     capabilities_for,
     check_client_spec,
+    gguf_weights,
     identity_for,
     load_tokenizer,
     make_client,
     unbuildable_reason,
 )
+from pytest_llmeval.clients.hf_loading import converted_copy, is_converted
 from pytest_llmeval.clients.redaction import LogRedaction, Redactor
 from pytest_llmeval.entry_points import load_entry_points
 from pytest_llmeval.errors import ConfigError, LLMEvalError
@@ -123,6 +125,21 @@ class LLMEvalSession:
             return chosen.picks
         selected = {p.deployment for p in self.selection.picks} | {p.model for p in self.selection.picks if p.by_model}
         return [p for p in chosen.picks if p.deployment in selected or p.model in selected]
+
+    def convert_weights(self, announce: Callable[[str], None]) -> None:
+        """Convert the selected local models' GGUF files now, where ``announce`` is seen, rather
+        than silently inside the first item (or every xdist worker at once) that loads them."""
+        for name in self.models:
+            deployment = self.registry.deployment(name)
+            source = gguf_weights(deployment, self.registries.clients)
+            try:
+                if source is not None and not is_converted(source):
+                    converted_copy(source, announce)
+            except ConfigError as exc:  # the items that load these weights fail with it too
+                announce(str(exc.located(file=deployment.source, entry=name)))
+            except Exception as exc:  # e.g. a damaged GGUF file; the items say it again
+                reason = next(iter(str(exc).splitlines()), "") or type(exc).__name__
+                announce(f"file {deployment.source}, entry {name}: its weights could not be converted: {reason}")
 
     def skipped_line(self) -> str | None:
         """One line for the terminal: deployments model groups skipped, and why."""

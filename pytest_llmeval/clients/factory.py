@@ -26,6 +26,7 @@ from pytest_llmeval.clients.helm_clients import (
     huggingface_args,
     openai_args,
 )
+from pytest_llmeval.clients.hf_loading import WeightsSource, resolve_source
 from pytest_llmeval.clients.protocol import Capabilities, Client, client_identity
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.registry.entries import ModelDeployment, TokenizerConfig
@@ -190,6 +191,25 @@ def local_chat_client(deployment: ModelDeployment, backends: Backends = BUILTIN_
     return client
 
 
+def _local_args(deployment: ModelDeployment, args: dict[str, Any]) -> dict[str, Any]:
+    if deployment.client_spec.class_name in HELM_CLIENTS:
+        args = huggingface_args(args, deployment.model_name)
+    args.setdefault("pretrained_model_name_or_path", deployment.model_name)
+    return args
+
+
+def gguf_weights(deployment: ModelDeployment, backends: Backends = BUILTIN_BACKENDS) -> WeightsSource | None:
+    """The GGUF file a local deployment loads (converted once per machine), found without
+    importing torch; None for any other deployment."""
+    if backend_of(deployment, backends) != HF:
+        return None
+    known = backends.get(deployment.client_spec.class_name)
+    args = _local_args(deployment, {**(known.defaults if known is not None else {}), **deployment.client_spec.args})
+    if not args.get("gguf_file"):
+        return None
+    return resolve_source(str(args["pretrained_model_name_or_path"]), str(args["gguf_file"]), args.get("revision"))
+
+
 def make_client(deployment: ModelDeployment, credentials: Credentials, backends: Backends = BUILTIN_BACKENDS) -> Client:
     backend, target = _locate(deployment, backends)
     spec = deployment.client_spec
@@ -199,10 +219,7 @@ def make_client(deployment: ModelDeployment, credentials: Credentials, backends:
         if backend == HF:
             from pytest_llmeval.clients.huggingface import HuggingFaceClient
 
-            if spec.class_name in HELM_CLIENTS:
-                args = huggingface_args(args, deployment.model_name)
-            args.setdefault("pretrained_model_name_or_path", deployment.model_name)
-            return HuggingFaceClient(**args)
+            return HuggingFaceClient(**_local_args(deployment, args))
         if backend == OPENAI:
             from pytest_llmeval.clients.openai_compatible import OpenAICompatibleClient
 

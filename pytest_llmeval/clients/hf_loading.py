@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -87,13 +88,26 @@ def _hub_snapshot(source: WeightsSource) -> str | None:
         return None
 
 
-def converted_copy(source: WeightsSource) -> Path:
-    """The safetensors folder for a GGUF source, converting it once per machine."""
+def conversion_target(source: WeightsSource) -> Path:
+    """Where a GGUF source's safetensors copy lives (keyed by the file's hash)."""
     gguf = source.gguf_path
     assert gguf is not None
     if not gguf.is_file():
         raise ConfigError(f"GGUF file {gguf} does not exist", field="client_spec.args.gguf_file")
-    target = user_cache_dir() / "converted" / file_sha256(gguf)[:24]
+    return user_cache_dir() / "converted" / file_sha256(gguf)[:24]
+
+
+def is_converted(source: WeightsSource) -> bool:
+    return (conversion_target(source) / ".complete").is_file()
+
+
+def converted_copy(source: WeightsSource, announce: Callable[[str], None] | None = None) -> Path:
+    """The safetensors folder for a GGUF source, converting it once per machine; ``announce``
+    gets a line as the conversion starts and one as it ends (transformers' own progress bar
+    runs in between, on stderr)."""
+    gguf = source.gguf_path
+    assert gguf is not None
+    target = conversion_target(source)
     marker = target / ".complete"
     if marker.is_file():
         return target
@@ -101,9 +115,10 @@ def converted_copy(source: WeightsSource) -> Path:
     with FileLock(str(target) + ".lock"):
         if marker.is_file():
             return target
+        say = announce if announce is not None else log.info
         transformers = _transformers()
         started = time.perf_counter()
-        log.info("converting %s to safetensors (once per machine) into %s", gguf.name, target)
+        say(f"converting {gguf.name} to safetensors, once per machine, into {target}")
         tokenizer = transformers.AutoTokenizer.from_pretrained(source.path, gguf_file=source.gguf_file)
         model = transformers.AutoModelForCausalLM.from_pretrained(source.path, gguf_file=source.gguf_file)
         # The de-quantised weights are plain tensors; drop the GGUF marker so they can be saved.
@@ -113,7 +128,7 @@ def converted_copy(source: WeightsSource) -> Path:
         model.save_pretrained(target)
         tokenizer.save_pretrained(target)
         marker.write_text(str(gguf))
-        log.info("converted %s in %.1f s", gguf.name, time.perf_counter() - started)
+        say(f"converted {gguf.name} in {time.perf_counter() - started:.1f} s; later runs load the copy")
     return target
 
 
