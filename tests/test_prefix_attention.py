@@ -74,7 +74,7 @@ def test_only_sdpa_models_are_switched() -> None:
     assert model.config._attn_implementation == "eager"
 
 
-def test_the_fused_path_for_accelerators_gives_the_same_attention() -> None:
+def test_attention_over_the_prefix_equals_plain_softmax_attention() -> None:
     class Layer:
         layer_idx = 0
 
@@ -85,11 +85,17 @@ def test_the_fused_path_for_accelerators_gives_the_same_attention() -> None:
     stored = [torch.randn(1, kv_heads, length, dim)], [torch.randn(1, kv_heads, length, dim)]
     valid = torch.tensor([[False, False, True, True, True]] + [[True] * width] * 2)  # row 0 is left-padded
     prefix = prefix_attention.PrefixBatch(*stored, valid)
-    mask = prefix.tail_mask()
-    expected, _ = prefix_attention.shared_prefix_attention(Layer(), query, key, value, mask, scaling=0.3,
-                                                           **{prefix_attention.KWARG: prefix})
-    fused = prefix_attention.fused_over_prefix(query, key, value, prefix.keys[0], prefix.values[0], mask, 0.3)
-    assert float((fused.transpose(1, 2) - expected).abs().max()) < 1e-5
+    got, _ = prefix_attention.shared_prefix_attention(Layer(), query, key, value, prefix.tail_mask(), scaling=0.3,
+                                                      **{prefix_attention.KWARG: prefix})
+    group = heads // kv_heads  # the reference: every query head over prefix + its own visible tokens
+    keys = torch.cat([stored[0][0].expand(batch, -1, -1, -1), key], dim=2).repeat_interleave(group, dim=1)
+    values = torch.cat([stored[1][0].expand(batch, -1, -1, -1), value], dim=2).repeat_interleave(group, dim=1)
+    scores = query @ keys.transpose(2, 3) * 0.3
+    own_visible = torch.ones(width, width, dtype=torch.bool).tril() & valid[:, None, :]
+    visible = torch.cat([torch.ones(batch, width, length, dtype=torch.bool), own_visible], dim=-1)[:, None]
+    expected = (scores.masked_fill(~visible, float("-inf")).softmax(-1) @ values).transpose(1, 2)
+    real = valid[:, :, None, None].expand_as(expected)  # padded query rows are never read
+    assert float((got - expected).abs()[real].max()) < 1e-5
 
 
 def test_features_it_cannot_reproduce_are_refused() -> None:
