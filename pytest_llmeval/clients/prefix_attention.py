@@ -138,8 +138,8 @@ def _decoding_step(grouped: Any, key: Any, value: Any, prefix_keys: Any, prefix_
 
 def fused_over_prefix(query: Any, key: Any, value: Any, prefix_keys: Any, prefix_values: Any, attention_mask: Any,
                       scale: float) -> Any:
-    """The same attention through ``scaled_dot_product_attention``: the prefix is joined to
-    each row's keys for this layer only (a transient, not a cache copy), and the fused
+    """Several new tokens per row through ``scaled_dot_product_attention``: the prefix is joined
+    to each row's keys for this layer only (a transient, not a cache copy), and the fused
     kernels keep the softmax in fp32 for half-precision weights."""
     import torch
 
