@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.helm_bridge_throughput import MODEL, helm_mirror, prod_env  # noqa: E402
+from benchmarks.throughput_mmlu import measure  # noqa: E402
 from benchmarks.timing import MIRROR, environment, timed_process  # noqa: E402
 
 BUNDLED = "local/smollm2-135m-instruct"
@@ -46,14 +47,17 @@ TARGET = 6.0
 Answers = dict[str, tuple[str, float]]
 
 
-def answers(run_dir: Path) -> Answers:
-    """Instance id -> (completion text, its log-probability) from a ``scenario_state.json``."""
+def read_run(run_dir: Path) -> tuple[Answers, float]:
+    """From a run's ``scenario_state.json``: instance id -> (completion text, its
+    log-probability), and the model's own time (the requests' summed ``request_time``)."""
     state = json.loads((run_dir / "scenario_state.json").read_text())
     found: Answers = {}
+    seconds = 0.0
     for request_state in state["request_states"]:
         completion = request_state["result"]["completions"][0]
         found[request_state["instance"]["id"]] = (completion["text"], float(completion["logprob"]))
-    return found
+        seconds += float(request_state["result"].get("request_time") or 0.0)
+    return found, seconds
 
 
 def only_run_dir(folder: Path) -> Path:
@@ -84,12 +88,6 @@ def helm(folder: Path, mirror: Path, helm_run: str, env_src: Path) -> tuple[floa
     return seconds, only_run_dir(folder / "benchmark_output" / "runs" / "w")
 
 
-def model_seconds(run_dir: Path) -> float:
-    """The model's own time in a run: its requests' summed ``request_time``."""
-    state = json.loads((run_dir / "scenario_state.json").read_text())
-    return sum(float(s["result"].get("request_time") or 0.0) for s in state["request_states"])
-
-
 def import_seconds() -> float:
     """A bare process that imports torch and transformers, as every run does."""
     code = "import torch, transformers"
@@ -107,12 +105,7 @@ def same_answers(mine: Answers, theirs: Answers) -> list[str]:
 
 def plain_loop() -> tuple[list[str], list[float]]:
     """The reference: one full-prompt forward pass per question, in the prompts' order."""
-    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput_mmlu.py"), "--child", "loop"],
-                         cwd=ROOT, capture_output=True, text=True, env=environment(), check=False)
-    line = next((x for x in out.stdout.splitlines() if x.startswith("RESULT ")), None)
-    if out.returncode != 0 or line is None:
-        raise SystemExit(f"the plain loop failed:\n{out.stderr[-2000:]}")
-    result = json.loads(line[len("RESULT "):])
+    result = measure("loop", "anatomy")
     return list(result["letters"]), [float(x) for x in result["logprobs"]]
 
 
@@ -128,7 +121,8 @@ def main() -> None:
         raise SystemExit(f"no helm-run at {args.helm_run}: build it with .ci/helm-bridge or pass --helm-run")
     times: dict[str, list[float]] = {"pytest-llmeval": [], "helm-run": []}
     model: list[float] = []
-    runs: dict[str, Path] = {}
+    mine: Answers = {}
+    helm_dir = Path()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         mirror = helm_mirror(work / "mirror")
@@ -136,15 +130,13 @@ def main() -> None:
         for n in range(args.repeats):
             seconds, run_dir = ours(work / f"ours_{n}", mirror)
             times["pytest-llmeval"].append(seconds)
-            model.append(model_seconds(run_dir))
-            runs["pytest-llmeval"] = run_dir
+            mine, seconds_in_model = read_run(run_dir)
+            model.append(seconds_in_model)
             print(f"pair {n + 1}: pytest-llmeval {seconds:6.1f} s (model {model[-1]:.1f} s)", end="", flush=True)
-            seconds, run_dir = helm(work / f"helm_{n}", mirror, args.helm_run, env_src)
+            seconds, helm_dir = helm(work / f"helm_{n}", mirror, args.helm_run, env_src)
             times["helm-run"].append(seconds)
-            runs["helm-run"] = run_dir
             print(f", helm-run {seconds:6.1f} s", flush=True)
-        mine = answers(runs["pytest-llmeval"])  # in the prompts' order, as the loop runs them
-        differ = same_answers(mine, answers(runs["helm-run"]))
+        differ = same_answers(mine, read_run(helm_dir)[0])  # ours are in the prompts' order, as the loop's
         letters, logprobs = plain_loop()
         loop_equal = sum(a.strip() == b for (a, _), b in zip(mine.values(), letters))
         gap = max(abs(lp - ref) for (_, lp), ref in zip(mine.values(), logprobs))
