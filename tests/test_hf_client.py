@@ -134,3 +134,26 @@ def test_a_turn_of_conversations_side_by_side_is_one_batch() -> None:
     assert sorted(len(indices) for indices, _ in planned) == [4, 8]
     texts = {i: r.text for indices, results in planned for i, r in zip(indices, results)}
     assert {i: r.text for i, r in zip(together[0][0], together[0][1])} == texts
+
+
+@pytest.mark.slow
+def test_half_precision_on_a_cpu_projects_to_the_vocabulary_in_fp32(mmlu_requests: list[Request]) -> None:
+    import torch
+
+    deployment = Registry.load().deployment(DEFAULT_MODEL)
+    half = dataclasses.replace(deployment, client_spec=dataclasses.replace(
+        deployment.client_spec, args={**deployment.client_spec.args, "torch_dtype": "bfloat16", "device": "cpu"}))
+    client, plain = make_client(half, Credentials()), make_client(deployment, Credentials())
+    assert isinstance(client, HuggingFaceClient) and isinstance(plain, HuggingFaceClient)
+    assert client.identity()["logits"] == "float32" and "logits" not in plain.identity()
+    model = client.model
+    assert model.dtype == torch.bfloat16 and model.get_output_embeddings().weight.dtype == torch.float32
+    ids = client.tokenizer(mmlu_requests[0].prompt, return_tensors="pt").input_ids
+    with torch.inference_mode():
+        logits = model(input_ids=ids, logits_to_keep=1).logits[0, -1]
+    # fp32 values, not bf16 ones widened: most are not representable in bf16
+    assert logits.dtype == torch.float32 and (logits.to(torch.bfloat16).float() != logits).float().mean() > 0.9
+    got, expected = client.generate(mmlu_requests), plain.generate(mmlu_requests)
+    assert [r.text for r in got] == [r.text for r in expected]
+    for a, b in zip(got, expected, strict=True):
+        assert a.completions[0].logprob == pytest.approx(b.completions[0].logprob, abs=0.1)
