@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_llmeval.clients import hf_loading
+
 pytest.importorskip("lm_eval")
 pytestmark = pytest.mark.slow
 
@@ -50,7 +52,9 @@ def _properties(junit: Path) -> list[dict[str, str]]:
     return [{p.get("name", ""): p.get("value", "") for p in case.iter("property")} for case in cases]
 
 
-def test_hellaswag_writes_lm_eval_files_and_ours_and_a_rerun_loads_no_model(pytester: pytest.Pytester) -> None:
+def test_hellaswag_writes_lm_eval_files_and_ours_and_a_rerun_loads_no_model(
+        pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hf_loading, "_MODELS", {})  # as in a fresh process: no model resident yet
     gates = '["acc_norm >= 0.05", "acc,none >= 0.05"]'
     _eval_file(pytester.path, f'{{description: "lm_eval:task=hellaswag", gates: {gates}}}')
     args = ["--llmeval-max-eval-instances", "20", "-p", "no:cacheprovider"]

@@ -92,6 +92,8 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
         self.min_shared_prefix = min_shared_prefix
         self._prefixes: dict[tuple[Any, ...], SharedPrefix] = {}
         self._stops: dict[tuple[str, ...], Any] = {}
+        # Loads are counted from here on, so a session reports its own and not its process's.
+        self._loads_before = hf_loading.load_count(self.source)
 
 
     # --- identity, capabilities and loading -----------------------------------------------------
@@ -118,7 +120,7 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
         return len(self.tokenizer(self.render(request), add_special_tokens=False)["input_ids"])
 
     def model_loads(self) -> int:
-        return hf_loading.load_count(self.source)
+        return hf_loading.load_count(self.source) - self._loads_before
 
     @property
     def tokenizer(self) -> Any:

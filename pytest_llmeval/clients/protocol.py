@@ -80,7 +80,8 @@ class Client(Protocol):
         ...
 
     def model_loads(self) -> int:
-        """How many times this process loaded the client's weights (0 for remote backends)."""
+        """How many times this process loaded the client's weights since the client was made (0 for
+        remote backends)."""
         ...
 
 
