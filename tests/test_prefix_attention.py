@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_llmeval.clients import prefix_attention
-from pytest_llmeval.clients.hf_decoding import PrefixKV
+from pytest_llmeval.clients.hf_prefix import PrefixKV
 from pytest_llmeval.clients.huggingface import HuggingFaceClient
 from pytest_llmeval.requests import Request
 

@@ -1,22 +1,19 @@
 """Decoding with torch for the local client: one forward pass, scoring, and generation, over
 a shared prefix computed once.
 
-The prefix's keys and values are attended to where they are stored (see
-:mod:`prefix_attention`); a model whose attention that path cannot reproduce gets a copy of
-the prefix cache per batch, with the same results. torch and transformers are imported only
+The prefix and how it is attended to are :mod:`hf_prefix`'s. torch and transformers are imported only
 inside the functions, so importing this module costs nothing.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from pytest_llmeval.clients import hf_helm, prefix_attention
+from pytest_llmeval.clients import hf_helm, hf_prefix
 from pytest_llmeval.clients.hf_chat import stop_token_ids
 from pytest_llmeval.clients.hf_planning import single_pass
+from pytest_llmeval.clients.hf_prefix import PrefixKV, SharedPrefix
 from pytest_llmeval.requests import GeneratedOutput, Request, Token, truncate_at_stop
 
 log = logging.getLogger("pytest_llmeval.models")
@@ -96,7 +93,7 @@ class TorchDecoding:
             return self._score_prompts(model, input_ids, attention, encoded, first.top_k_per_token, prefix)
         if single_pass(first):
             return self._one_token(model, input_ids, attention, first.top_k_per_token, prefix, first)
-        if prefix is not None and _greedy_over_prefix_possible(model, prefix, first):
+        if prefix is not None and hf_prefix.greedy_over_prefix_possible(model, prefix, first):
             decoded = self._greedy_over_prefix(model, input_ids, attention, first, prefix, encoded)
             if decoded is not None:
                 return decoded
@@ -116,10 +113,10 @@ class TorchDecoding:
         start = len(prefix.ids) if prefix is not None else 0
         tail_ids, positions = input_ids[:, start:], _positions(attention)[:, start:]
         with torch.inference_mode():
-            if prefix is not None and prefix.attention is not None and _prefix_attention_on(model):
+            if prefix is not None and prefix.attention is not None and hf_prefix.prefix_attention_on(model):
                 batch = prefix.attention.batch(attention[:, start:].bool())
-                logits = _over_prefix(model, batch, input_ids=tail_ids, attention_mask=batch.tail_mask(),
-                                      position_ids=positions, use_cache=False, logits_to_keep=logits_to_keep)
+                logits = hf_prefix.over_prefix(model, batch, input_ids=tail_ids, attention_mask=batch.tail_mask(),
+                                               position_ids=positions, use_cache=False, logits_to_keep=logits_to_keep)
                 if logits is not None:
                     return logits
             cache = prefix.expanded(input_ids.shape[0]) if prefix is not None else None
@@ -273,8 +270,9 @@ class TorchDecoding:
         with torch.inference_mode():
             for _ in range(request.max_tokens):
                 batch = prefix.attention.batch(valid)
-                logits = _over_prefix(model, batch, input_ids=step_ids, attention_mask=mask, position_ids=positions,
-                                      past_key_values=cache, use_cache=True, logits_to_keep=1)
+                logits = hf_prefix.over_prefix(model, batch, input_ids=step_ids, attention_mask=mask,
+                                               position_ids=positions, past_key_values=cache, use_cache=True,
+                                               logits_to_keep=1)
                 if logits is None:
                     return None
                 logprobs = torch.log_softmax(logits[:, -1].float(), dim=-1)
@@ -371,88 +369,10 @@ class TorchDecoding:
         return Token(text=tokenizer.decode([chosen_id]), logprob=float(logprobs[chosen_id]), top_logprobs=top)
 
 
-@dataclass
-class SharedPrefix:
-    """A token prefix computed once: its key/value cache and its log-probabilities."""
-
-    ids: list[int]
-    cache: Any
-    logprobs: Any
-    attention: PrefixKV | None = None
-
-    def expanded(self, batch: int) -> Any:
-        """A private copy of the cache, repeated for every row of a batch."""
-        cache = copy.deepcopy(self.cache)
-        if batch > 1:
-            cache.batch_repeat_interleave(batch)
-        return cache
-
-
-@dataclass
-class PrefixKV:
-    """The prefix's keys and values, layer by layer, as the shared-prefix attention reads them."""
-
-    keys: list[Any]
-    values: list[Any]
-
-    @classmethod
-    def of(cls, cache: Any) -> PrefixKV | None:
-        layers = getattr(cache, "layers", None)
-        if not layers or not all(hasattr(layer, "keys") and hasattr(layer, "values") for layer in layers):
-            return None
-        return cls([layer.keys for layer in layers], [layer.values for layer in layers])
-
-    def batch(self, valid: Any) -> prefix_attention.PrefixBatch:
-        return prefix_attention.PrefixBatch(self.keys, self.values, valid)
-
-
-# Generation settings under which greedy decoding is plain argmax, as transformers does it.
-_PLAIN_GENERATION_KEYS = {"bos_token_id", "eos_token_id", "pad_token_id", "transformers_version", "do_sample",
-                          "temperature", "top_p", "top_k", "max_length", "max_new_tokens", "_from_model_config",
-                          "use_cache", "output_attentions", "output_hidden_states", "output_scores", "output_logits",
-                          "return_dict_in_generate"}
-
-
-def _greedy_over_prefix_possible(model: Any, prefix: SharedPrefix, request: Request) -> bool:
-    """Our own greedy loop applies: one greedy completion, a stored prefix, the shared-prefix
-    attention on, and no generation setting of the model that changes the argmax."""
-    if request.temperature != 0 or request.num_completions != 1 or prefix.attention is None:
-        return False
-    config = getattr(model, "generation_config", None)
-    changes = set(config.to_diff_dict()) if config is not None else set()
-    return changes <= _PLAIN_GENERATION_KEYS and _prefix_attention_on(model)
-
-
 def _stopped(tokenizer: Any, ids: list[int], stops: tuple[str, ...], longest: int) -> bool:
     """Whether the text's end contains a stop sequence (only the last few tokens are decoded)."""
     tail = tokenizer.decode(ids[-(longest + 4):], skip_special_tokens=True)
     return any(stop in tail for stop in stops)
-
-
-def _over_prefix(model: Any, batch: prefix_attention.PrefixBatch, **inputs: Any) -> Any | None:
-    """The model's logits with ``batch``'s prefix attended where it is stored; None, with the
-    path switched off for this model, when its attention cannot do that (the caller then
-    copies the prefix cache)."""
-    try:
-        logits = model(**inputs, **{prefix_attention.KWARG: batch}).logits
-    except prefix_attention.Unsupported as exc:
-        reason = str(exc)
-    else:
-        if batch.calls == len(batch.keys):
-            return logits
-        reason = f"{batch.calls} of {len(batch.keys)} layers used it"
-    log.info("shared-prefix attention is off for this model (%s); copying the prefix cache", reason)
-    prefix_attention.disable(model)
-    model._llmeval_prefix_attention = False
-    return None
-
-
-def _prefix_attention_on(model: Any) -> bool:
-    """Whether the model runs the shared-prefix attention (switched on at first use)."""
-    if getattr(model, "_llmeval_prefix_attention", None) is None:
-        model._llmeval_prefix_attention = prefix_attention.enable(model)
-    return bool(model._llmeval_prefix_attention)
-
 
 
 def _positions(attention: Any) -> Any:

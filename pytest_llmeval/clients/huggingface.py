@@ -8,7 +8,8 @@ clembench's chat options (``premade_chat_template``, ``custom_chat_template``,
 
 The client ties four parts together: batch planning (:mod:`hf_planning`, pure Python), chat
 rendering (:mod:`hf_chat`, shared with ``llmeval-check-model``), decoding with torch
-(:mod:`hf_decoding`) and the device and out-of-memory handling (:mod:`accelerators`).
+(:mod:`hf_decoding`, over a shared prefix from :mod:`hf_prefix`) and the device and
+out-of-memory handling (:mod:`accelerators`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pytest_llmeval.clients import accelerators, hf_chat, hf_contexts, hf_helm, hf_loading, hf_planning
-from pytest_llmeval.clients.hf_decoding import SharedPrefix, TorchDecoding
+from pytest_llmeval.clients.hf_decoding import TorchDecoding
+from pytest_llmeval.clients.hf_prefix import SharedPrefix
 from pytest_llmeval.clients.protocol import Capabilities, ClientBase, Finished, collect
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult
