@@ -35,10 +35,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.timing import MIRROR, environment, timed_pytest  # noqa: E402
+from tests.helm_parity import MODEL, prod_env  # noqa: E402
 
 BUNDLED = "local/smollm2-135m-instruct"
 ENTRY = "mmlu:subject=anatomy"
-MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 def helm_mirror(target: Path) -> Path:
@@ -48,30 +48,6 @@ def helm_mirror(target: Path) -> Path:
         shutil.copytree(MIRROR / "mmlu" / split, target / "helm" / "scenarios" / "mmlu" / "data" / split)
     return target
 
-
-def prod_env(folder: Path) -> Path:
-    """helm-run's registry for the bundled weights (the safetensors copy the plugin converts once)."""
-    from pytest_llmeval.clients.hf_loading import converted_copy, resolve_source
-    from pytest_llmeval.registry import Registry
-
-    args = Registry.load().deployment(BUNDLED).client_spec.args
-    model = converted_copy(resolve_source(args["pretrained_model_name_or_path"], args["gguf_file"]))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "model_deployments.yaml").write_text(
-        f"model_deployments:\n  - name: local/smollm2-135m-instruct\n    model_name: {MODEL}\n"
-        f"    tokenizer_name: {MODEL}\n    max_sequence_length: 8192\n    client_spec:\n"
-        f"      class_name: helm.clients.huggingface_client.HuggingFaceClient\n"
-        f"      args:\n        pretrained_model_name_or_path: {model}\n        apply_chat_template: false\n")
-    (folder / "tokenizer_configs.yaml").write_text(
-        f"tokenizer_configs:\n  - name: {MODEL}\n    tokenizer_spec:\n"
-        f"      class_name: helm.tokenizers.huggingface_tokenizer.HuggingFaceTokenizer\n"
-        f"      args:\n        pretrained_model_name_or_path: {model}\n"
-        f"    end_of_text_token: \"<|im_end|>\"\n    prefix_token: \"<|im_start|>\"\n")
-    (folder / "model_metadata.yaml").write_text(
-        f"models:\n  - name: {MODEL}\n    display_name: SmolLM2 (135M)\n    description: bundled\n"
-        f"    creator_organization_name: HuggingFace\n    access: open\n    release_date: 2024-11-01\n"
-        f"    tags: [TEXT_MODEL_TAG, FULL_FUNCTIONALITY_TEXT_MODEL_TAG, LOCAL_MODEL_TAG]\n")
-    return folder
 
 
 def plugin_seconds(folder: Path, mirror: Path, instances: int, bridge: bool) -> float:

@@ -32,6 +32,7 @@ STAT_FIELDS = ("count", "sum", "sum_squared", "min", "max", "mean", "variance", 
 RUNTIME_STATS = frozenset({"inference_runtime", "inference_denoised_runtime", "inference_idealized_runtime",
                            "batch_size"})
 EMPTY_CONTRAST_SETS = '{"data": [{}]}\n'
+MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the bundled weights' name in HELM's registries
 
 
 # --- the data both tools read ---------------------------------------------------------------
@@ -78,6 +79,31 @@ def place_for_helm(mirror: Path, benchmark_output: Path) -> None:
     for name in ("train", "dev"):
         shutil.copyfile(mirror / "boolq" / f"{name}.jsonl", boolq / name)
     (boolq / "boolq_perturbed.jsonl").write_text(EMPTY_CONTRAST_SETS, encoding="utf-8")
+
+
+def prod_env(folder: Path) -> Path:
+    """helm-run's registry for the bundled weights (the safetensors copy the plugin converts once)."""
+    from pytest_llmeval.clients.hf_loading import converted_copy, resolve_source
+    from pytest_llmeval.registry import Registry
+
+    args = Registry.load().deployment("local/smollm2-135m-instruct").client_spec.args
+    model = converted_copy(resolve_source(args["pretrained_model_name_or_path"], args["gguf_file"]))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "model_deployments.yaml").write_text(
+        f"model_deployments:\n  - name: local/smollm2-135m-instruct\n    model_name: {MODEL}\n"
+        f"    tokenizer_name: {MODEL}\n    max_sequence_length: 8192\n    client_spec:\n"
+        f"      class_name: helm.clients.huggingface_client.HuggingFaceClient\n"
+        f"      args:\n        pretrained_model_name_or_path: {model}\n        apply_chat_template: false\n")
+    (folder / "tokenizer_configs.yaml").write_text(
+        f"tokenizer_configs:\n  - name: {MODEL}\n    tokenizer_spec:\n"
+        f"      class_name: helm.tokenizers.huggingface_tokenizer.HuggingFaceTokenizer\n"
+        f"      args:\n        pretrained_model_name_or_path: {model}\n"
+        f"    end_of_text_token: \"<|im_end|>\"\n    prefix_token: \"<|im_start|>\"\n")
+    (folder / "model_metadata.yaml").write_text(
+        f"models:\n  - name: {MODEL}\n    display_name: SmolLM2 (135M)\n    description: bundled\n"
+        f"    creator_organization_name: HuggingFace\n    access: open\n    release_date: 2024-11-01\n"
+        f"    tags: [TEXT_MODEL_TAG, FULL_FUNCTIONALITY_TEXT_MODEL_TAG, LOCAL_MODEL_TAG]\n")
+    return folder
 
 
 # --- one run's files ------------------------------------------------------------------------
@@ -169,11 +195,11 @@ def is_runtime(stat: Mapping[str, Any]) -> bool:
     return str(stat["name"]["name"]) in RUNTIME_STATS
 
 
-def _close(a: Any, b: Any) -> bool:
+def _close(a: Any, b: Any, rel_tolerance: float = 0.0) -> bool:
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):
         if math.isnan(a) or math.isnan(b):
             return math.isnan(a) and math.isnan(b)
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=TOLERANCE)
+        return math.isclose(a, b, rel_tol=max(1e-9, rel_tolerance), abs_tol=TOLERANCE)
     return bool(a == b)
 
 
@@ -181,8 +207,10 @@ def _by_key(stats: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     return {stat_key(s): s for s in stats if not is_runtime(s)}
 
 
-def compare_stats(helm: Iterable[Mapping[str, Any]], ours: Iterable[Mapping[str, Any]], where: str) -> list[str]:
-    """One line per stat that is missing, extra, or differs in a field, HELM's value first."""
+def compare_stats(helm: Iterable[Mapping[str, Any]], ours: Iterable[Mapping[str, Any]], where: str,
+                  rel_tolerance: float = 0.0) -> list[str]:
+    """One line per stat that is missing, extra, or differs in a field, HELM's value first
+    (``rel_tolerance``: a relative difference also allowed)."""
     theirs, mine = _by_key(helm), _by_key(ours)
     problems: list[str] = []
     for key, stat in theirs.items():
@@ -194,7 +222,7 @@ def compare_stats(helm: Iterable[Mapping[str, Any]], ours: Iterable[Mapping[str,
         for name in STAT_FIELDS:
             if name not in stat and name not in other:
                 continue
-            if name not in other or name not in stat or not _close(stat[name], other[name]):
+            if name not in other or name not in stat or not _close(stat[name], other[name], rel_tolerance):
                 problems.append(f"{where}: {stat_label(stat)} {name}: HELM {stat.get(name, '<absent>')}, "
                                 f"ours {other.get(name, '<absent>')}")
     for key, stat in mine.items():
@@ -235,21 +263,22 @@ def compare_prompts(helm: list[tuple[str, int, str]] | None, ours: list[tuple[st
     return problems
 
 
-def compare_runs(helm: RunFiles, ours: RunFiles) -> list[str]:
-    """Every difference between two runs: run folder name, ids, stats.json, per-instance stats."""
+def compare_runs(helm: RunFiles, ours: RunFiles, rel_tolerance: float = 0.0) -> list[str]:
+    """Every difference between two runs: run folder name, ids, stats.json, per-instance stats
+    (numbers within 1e-6, or within ``rel_tolerance`` relative where that is larger)."""
     problems: list[str] = []
     if helm.name != ours.name:
         problems.append(f"run folder name: HELM {helm.name!r}, ours {ours.name!r}")
     if helm.instance_ids != ours.instance_ids:
         problems.append(f"evaluated instance ids: HELM {helm.instance_ids}, ours {ours.instance_ids}")
     problems += compare_prompts(helm.prompts, ours.prompts)
-    problems += compare_stats(helm.stats, ours.stats, "stats.json")
+    problems += compare_stats(helm.stats, ours.stats, "stats.json", rel_tolerance)
     for key, stats in helm.per_instance.items():
         where = f"per_instance_stats.json {key[0]} (trial {key[1]})"
         if key not in ours.per_instance:
             problems.append(f"{where}: missing")
             continue
-        problems += compare_stats(stats, ours.per_instance[key], where)
+        problems += compare_stats(stats, ours.per_instance[key], where, rel_tolerance)
     for key in ours.per_instance:
         if key not in helm.per_instance:
             problems.append(f"per_instance_stats.json {key[0]} (trial {key[1]}): extra")

@@ -25,6 +25,13 @@ def test_equal_within_the_tolerance_and_runtimes_skipped() -> None:
     assert compare_stats(helm, ours, "stats.json") == []
 
 
+def test_a_relative_tolerance_widens_only_where_it_is_given() -> None:
+    helm, ours = [stat("logprob", -120.0)], [stat("logprob", -120.0 * (1 + 2e-6))]
+    assert compare_stats(helm, ours, "stats.json")  # 2.4e-4 apart: over the 1e-6 default
+    assert compare_stats(helm, ours, "stats.json", rel_tolerance=1e-5) == []
+    assert compare_stats(helm, [stat("logprob", -120.0 * (1 + 2e-5))], "stats.json", rel_tolerance=1e-5)
+
+
 def test_each_field_that_differs_is_named_with_both_values() -> None:
     problems = compare_stats([stat("exact_match", 0.25)], [stat("exact_match", 0.5)], "stats.json")
     assert "stats.json: exact_match[split=test] mean: HELM 0.25, ours 0.5" in problems
