@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from pytest_llmeval.adapters import adapt
-from pytest_llmeval.clients import Credentials, make_client
+from pytest_llmeval.clients import Credentials, accelerators, hf_loading, make_client
 from pytest_llmeval.clients.hf_chat import merge_same_role
 from pytest_llmeval.clients.hf_planning import prefix_groups
 from pytest_llmeval.clients.huggingface import HuggingFaceClient
@@ -137,6 +137,34 @@ def test_a_turn_of_conversations_side_by_side_is_one_batch() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("units", [False, True])
+def test_half_precision_weights_warn_on_a_cpu_without_their_matrix_units(
+        units: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    monkeypatch.setattr(hf_loading, "_MODELS", {})  # a load of its own, not a resident model
+    monkeypatch.setattr(accelerators, "cpu_has_matrix_units", lambda dtype: units)
+    deployment = Registry.load().deployment(DEFAULT_MODEL)
+    half = dataclasses.replace(deployment, client_spec=dataclasses.replace(
+        deployment.client_spec, args={**deployment.client_spec.args, "torch_dtype": "bfloat16", "device": "cpu"}))
+    client = make_client(half, Credentials())
+    assert isinstance(client, HuggingFaceClient)
+    with caplog.at_level("WARNING", logger="pytest_llmeval.models"):
+        client.model  # noqa: B018 (loads it)
+    slow = [r.getMessage() for r in caplog.records if "slower than float32" in r.getMessage()]
+    if units:
+        assert slow == []
+    else:
+        assert len(slow) == 1 and "bfloat16 weights on a CPU without AVX-512 BF16 or AMX" in slow[0]
+        assert "client_spec.args.torch_dtype: float32" in slow[0]
+
+
+def test_this_cpus_matrix_units_are_read_from_torch() -> None:
+    import torch
+
+    assert accelerators.cpu_has_matrix_units("float32")
+    assert accelerators.cpu_has_matrix_units("bfloat16") == (
+        torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
 def test_half_precision_on_a_cpu_projects_to_the_vocabulary_in_fp32(mmlu_requests: list[Request]) -> None:
     import torch
 

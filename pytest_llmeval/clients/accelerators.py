@@ -71,6 +71,32 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+@functools.cache
+def cpu_has_matrix_units(dtype: str) -> bool:
+    """Whether this CPU multiplies ``bfloat16`` (AVX-512 BF16 or AMX) or ``float16`` (AVX-512
+    FP16 or AMX-FP16) matrices in hardware. Without, torch's generic kernels are slower than
+    fp32's: at W's shapes 17 against 139 GFLOP/s on a 2-core AVX2 EPYC."""
+    import torch
+
+    def probe(name: str) -> bool:
+        check = getattr(getattr(torch, "cpu", None), name, None)
+        return bool(check()) if callable(check) else False
+
+    if dtype == "bfloat16":
+        return probe("_is_avx512_bf16_supported") or probe("_is_amx_tile_supported")
+    if dtype == "float16":
+        return probe("_is_amx_fp16_supported") or "avx512_fp16" in _cpu_flags()
+    return True
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            return next((set(line.split(":", 1)[1].split()) for line in cpuinfo if line.startswith("flags")), set())
+    except OSError:
+        return set()
+
+
 def is_oom(exc: Exception) -> bool:
     return "out of memory" in str(exc).lower()
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from filelock import FileLock
 
+from pytest_llmeval.clients import accelerators
 from pytest_llmeval.clients.token_counter import light_counter
 from pytest_llmeval.errors import ConfigError
 from pytest_llmeval.paths import file_sha256, user_cache_dir
@@ -209,7 +210,20 @@ def load_model(source: WeightsSource, kwargs: dict[str, Any], device: str, float
             label = source.gguf_file or source.path
             _LOAD_COUNTS[label] = _LOAD_COUNTS.get(label, 0) + 1
             log.info("loaded model %s on %s in %.2f s", label, device, time.perf_counter() - started)
+            _warn_if_slow_on_this_cpu(model, label, device, "device_map" in kwargs)
         return _MODELS[key]
+
+
+def _warn_if_slow_on_this_cpu(model: Any, label: str, device: str, mapped: bool) -> None:
+    """Half-precision weights on a CPU without the matching matrix units run several times slower
+    than fp32 (a HELM deployment written for a GPU often sets ``torch_dtype: torch.bfloat16``)."""
+    dtype = str(getattr(model, "dtype", "")).removeprefix("torch.")
+    if mapped or not device.startswith("cpu") or dtype not in ("bfloat16", "float16") \
+            or accelerators.cpu_has_matrix_units(dtype):
+        return
+    units = "AVX-512 BF16 or AMX" if dtype == "bfloat16" else "AVX-512 FP16 or AMX-FP16"
+    log.warning("%s: %s weights on a CPU without %s run several times slower than float32 here; set "
+                "client_spec.args.torch_dtype: float32 for speed (the answers then are fp32's)", label, dtype, units)
 
 
 def project_in_float32(model: Any) -> None:
