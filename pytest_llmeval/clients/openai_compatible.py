@@ -37,6 +37,7 @@ from typing import Any
 import requests
 
 from pytest_llmeval.clients.concurrent_requests import map_concurrently
+from pytest_llmeval.clients.openai_choices import completion_of
 from pytest_llmeval.clients.protocol import Capabilities, ClientBase, Finished, collect
 from pytest_llmeval.clients.redaction import Redactor
 from pytest_llmeval.clients.replicas import DEFAULT_COOLDOWN_S, ReplicaFailed, ReplicaPool, stream_over_fleet
@@ -53,7 +54,7 @@ from pytest_llmeval.http_session import (
     shown,
     truncate,
 )
-from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult, Token, truncate_at_stop
+from pytest_llmeval.requests import GeneratedOutput, Request, RequestResult
 
 log = logging.getLogger("pytest_llmeval.http")
 
@@ -342,30 +343,11 @@ class OpenAICompatibleClient(ClientBase):
             message = f"POST {endpoint} answered without choices: {truncate(json.dumps(response))}"
             raise _RequestFailed(self._redactor.text(message), response)
         ordered = sorted(choices, key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0)
-        outputs = [self._parse_choice(choice, request) for choice in ordered]
+        outputs = [completion_of(choice, request, self.api) for choice in ordered]
         if len(outputs) < request.num_completions:
             log.warning("POST %s: asked for %d completions, the server returned %d", endpoint,
                         request.num_completions, len(outputs))
         return outputs
-
-    def _parse_choice(self, choice: dict[str, Any], request: Request) -> GeneratedOutput:
-        if self.api == "chat":
-            message = choice.get("message") or {}
-            text = message.get("content") or ""
-            tokens = _chat_tokens(choice.get("logprobs"))
-        else:
-            text = choice.get("text") or ""
-            tokens = _completion_tokens(choice.get("logprobs"))
-        finish: dict[str, Any] = {"reason": choice.get("finish_reason")}
-        prefix = ""
-        if self.api == "completions" and request.echo_prompt and text.startswith(str(request.prompt)):
-            prefix, text = str(request.prompt), text[len(str(request.prompt)):]
-        cut, hit = truncate_at_stop(text, request.stop_sequences)
-        if hit is not None:
-            finish = {"reason": "stop", "stop_sequence": hit}
-            tokens = _tokens_within(tokens, len(prefix) + len(cut))
-        logprob = sum(t.logprob for t in tokens)
-        return GeneratedOutput(text=prefix + cut, logprob=logprob, tokens=tokens, finish_reason=finish)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -391,41 +373,3 @@ def _base_urls(base_url: Any) -> list[str]:
             raise ConfigError(f"{shown(url)} is listed twice", field=where)
         urls.append(url)
     return urls
-
-
-def _chat_tokens(logprobs: Any) -> list[Token]:
-    """Tokens from a chat choice's ``logprobs.content``."""
-    content = logprobs.get("content") if isinstance(logprobs, dict) else None
-    tokens = []
-    for item in content or []:
-        top = {t["token"]: float(t["logprob"]) for t in item.get("top_logprobs") or [] if "token" in t}
-        tokens.append(Token(text=item.get("token", ""), logprob=float(item.get("logprob") or 0.0),
-                            top_logprobs=top))
-    return tokens
-
-
-def _completion_tokens(logprobs: Any) -> list[Token]:
-    """Tokens from a completions choice's ``logprobs`` (parallel lists)."""
-    if not isinstance(logprobs, dict):
-        return []
-    texts = logprobs.get("tokens") or []
-    values = logprobs.get("token_logprobs") or []
-    tops = logprobs.get("top_logprobs") or []
-    tokens = []
-    for i, text in enumerate(texts):
-        value = values[i] if i < len(values) else None  # the first echoed token has no logprob
-        top = tops[i] if i < len(tops) and isinstance(tops[i], dict) else {}
-        tokens.append(Token(text=text, logprob=float(value or 0.0),
-                            top_logprobs={k: float(v) for k, v in top.items()}))
-    return tokens
-
-
-def _tokens_within(tokens: list[Token], length: int) -> list[Token]:
-    """The leading tokens whose text fits in the first ``length`` characters."""
-    kept, used = [], 0
-    for token in tokens:
-        used += len(token.text)
-        if used > length:
-            break
-        kept.append(token)
-    return kept
