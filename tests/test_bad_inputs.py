@@ -20,7 +20,7 @@ from pytest_llmeval.collect import read_entries
 from pytest_llmeval.errors import ConfigError, ConfigWarning
 from pytest_llmeval.extensions import Registries
 from pytest_llmeval.games.game_spec import read_spec_file
-from pytest_llmeval.games.items import read_games_file
+from pytest_llmeval.games.games_file import read_games_file
 from pytest_llmeval.gates import Gate
 from pytest_llmeval.registry import Registry
 from pytest_llmeval.runspec import Description, build_run_spec

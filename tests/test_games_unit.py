@@ -29,7 +29,7 @@ from pytest_llmeval.games.builtin.taboo.master import check_clue
 from pytest_llmeval.games.builtin.wordle.master import ParseError, letter_feedback, parse_reply
 from pytest_llmeval.games.clemscore import round2
 from pytest_llmeval.games.game_spec import BUILTIN_DIR, read_spec_file
-from pytest_llmeval.games.items import parse_pairings, read_games_file
+from pytest_llmeval.games.games_file import parse_pairings, read_games_file
 from pytest_llmeval.games.master import ABORT_REASON_KEY
 from pytest_llmeval.games.transcript import build_transcript
 from pytest_llmeval.model import ModelHandle
