@@ -1,8 +1,8 @@
 """Decoding with torch for the local client: one forward pass, scoring, and generation, over
 a shared prefix computed once.
 
-The prefix and how it is attended to are :mod:`hf_prefix`'s. torch and transformers are imported only
-inside the functions, so importing this module costs nothing.
+The prefix and how it is attended to are :mod:`hf_prefix`'s. torch and transformers are
+imported only inside the functions, so importing this module costs nothing.
 """
 
 from __future__ import annotations

@@ -187,10 +187,11 @@ def load_token_counter(source: WeightsSource, *, slow: bool = False, trust_remot
     return counter if counter is not None else full()
 
 
-def load_model(source: WeightsSource, kwargs: dict[str, Any], device: str, float32_logits: bool = False) -> Any:
-    """Load a causal LM once per process (per source and settings) and share it; with
-    ``float32_logits`` its vocabulary projection runs in fp32 (see :func:`project_in_float32`)."""
-    key = (source, tuple(sorted((k, repr(v)) for k, v in kwargs.items())), device, float32_logits)
+def load_model(source: WeightsSource, kwargs: dict[str, Any], device: str, half_on_cpu: bool = False) -> Any:
+    """Load a causal LM once per process (per source and settings) and share it. Half-precision
+    weights on a CPU (``half_on_cpu``) project to the vocabulary in fp32 (see
+    :func:`project_in_float32`), with a warning where the CPU lacks the units for them."""
+    key = (source, tuple(sorted((k, repr(v)) for k, v in kwargs.items())), device, half_on_cpu)
     with _LOCK:
         if key in _MODELS:
             _MODELS[key] = _MODELS.pop(key)  # most recently used last
@@ -204,22 +205,21 @@ def load_model(source: WeightsSource, kwargs: dict[str, Any], device: str, float
             if "device_map" not in kwargs:
                 model = model.to(device)
             model.eval()
-            if float32_logits:
+            if half_on_cpu:
                 project_in_float32(model)
+                _warn_if_slow_on_this_cpu(model, source.gguf_file or source.path)
             _MODELS[key] = model
             label = source.gguf_file or source.path
             _LOAD_COUNTS[label] = _LOAD_COUNTS.get(label, 0) + 1
             log.info("loaded model %s on %s in %.2f s", label, device, time.perf_counter() - started)
-            _warn_if_slow_on_this_cpu(model, label, device, "device_map" in kwargs)
         return _MODELS[key]
 
 
-def _warn_if_slow_on_this_cpu(model: Any, label: str, device: str, mapped: bool) -> None:
+def _warn_if_slow_on_this_cpu(model: Any, label: str) -> None:
     """Half-precision weights on a CPU without the matching matrix units run several times slower
     than fp32 (a HELM deployment written for a GPU often sets ``torch_dtype: torch.bfloat16``)."""
     dtype = str(getattr(model, "dtype", "")).removeprefix("torch.")
-    if mapped or not device.startswith("cpu") or dtype not in ("bfloat16", "float16") \
-            or accelerators.cpu_has_matrix_units(dtype):
+    if accelerators.cpu_has_matrix_units(dtype):
         return
     units = "AVX-512 BF16 or AMX" if dtype == "bfloat16" else "AVX-512 FP16 or AMX-FP16"
     log.warning("%s: %s weights on a CPU without %s run several times slower than float32 here; set "

@@ -102,7 +102,7 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
 
     def identity(self) -> dict[str, Any]:
         identity = hf_loading.weights_identity(self.source)
-        if self.float32_logits:  # other answers than the plain half-precision model gives
+        if self.half_on_cpu:  # other answers than the plain half-precision model gives
             identity.update(logits="float32")
         identity.update(dtype=self.effective_dtype, quantization=self.quantization,
                         chat_template=self.apply_chat_template, custom_chat_template=self.custom_chat_template,
@@ -139,7 +139,7 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
 
     @property
     def model(self) -> Any:
-        return hf_loading.load_model(self.source, self._model_kwargs(), self._device(), self.float32_logits)
+        return hf_loading.load_model(self.source, self._model_kwargs(), self._device(), half_on_cpu=self.half_on_cpu)
 
     def _device(self) -> str:
         return self.device or accelerators.default_device()
@@ -152,10 +152,10 @@ class HuggingFaceClient(TorchDecoding, ClientBase):
         return "bfloat16" if self._device().startswith("cuda") else "float32"
 
     @property
-    def float32_logits(self) -> bool:
-        """Half-precision weights on a CPU project to the vocabulary in fp32: the answers then
-        keep fp32's order (see :func:`hf_loading.project_in_float32`); an accelerator keeps its
-        memory for the weights."""
+    def half_on_cpu(self) -> bool:
+        """Half-precision weights on a CPU: they project to the vocabulary in fp32, so the answers
+        keep fp32's order (see :func:`hf_loading.project_in_float32`; an accelerator keeps its
+        memory for the weights), and a CPU without the units for them warns."""
         return self.effective_dtype in ("bfloat16", "float16") and self.device_map is None \
             and self._device().startswith("cpu")
 
