@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from benchmarks.timing import MIRROR, environment, timed_pytest  # noqa: E402
-from tests.helm_parity import MODEL, prod_env  # noqa: E402
+from tests.helm_parity import helm_run_command, prod_env  # noqa: E402
 
 BUNDLED = "local/smollm2-135m-instruct"
 ENTRY = "mmlu:subject=anatomy"
@@ -94,9 +94,8 @@ def helm_run_seconds(folder: Path, mirror: Path, instances: int, helm_run: str) 
     shutil.copytree(prod_env(folder / "prod_env_src"), work / "prod_env", dirs_exist_ok=True)
     shutil.copytree(mirror / "helm" / "scenarios", work / "benchmark_output" / "scenarios", dirs_exist_ok=True)
     started = time.perf_counter()
-    done = subprocess.run([helm_run, "--run-entries", f"{ENTRY},model={MODEL}", "--suite", "bench",
-                           "--max-eval-instances", str(instances), "--disable-cache", "-n", "1"],
-                          cwd=work, env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
+    done = subprocess.run(helm_run_command(helm_run, ENTRY, "bench", instances), cwd=work,
+                          env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if not list((work / "benchmark_output" / "runs" / "bench").glob("*/stats.json")):
         raise SystemExit(f"helm-run wrote no stats.json:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")

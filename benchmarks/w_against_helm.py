@@ -34,9 +34,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from benchmarks.helm_bridge_throughput import MODEL, helm_mirror, prod_env  # noqa: E402
+from benchmarks.helm_bridge_throughput import helm_mirror  # noqa: E402
 from benchmarks.throughput_mmlu import measure  # noqa: E402
 from benchmarks.timing import MIRROR, environment, timed_process  # noqa: E402
+from tests.helm_parity import helm_run_command, prod_env  # noqa: E402
 
 BUNDLED = "local/smollm2-135m-instruct"
 ENTRY = "mmlu:subject=anatomy,eval_split=test"
@@ -82,8 +83,7 @@ def helm(folder: Path, mirror: Path, helm_run: str, env_src: Path) -> tuple[floa
     """One ``helm-run`` process on W; its seconds and run folder."""
     shutil.copytree(env_src, folder / "prod_env")
     shutil.copytree(mirror / "helm" / "scenarios", folder / "benchmark_output" / "scenarios")
-    command = [helm_run, "--run-entries", f"{ENTRY},model={MODEL}", "--suite", "w",
-               "--max-eval-instances", str(QUESTIONS), "--disable-cache", "-n", "1"]
+    command = helm_run_command(helm_run, ENTRY, "w", QUESTIONS)
     seconds, _ = timed_process(command, folder, {**os.environ, "HF_HUB_OFFLINE": "1"}, label="helm-run")
     return seconds, only_run_dir(folder / "benchmark_output" / "runs" / "w")
 

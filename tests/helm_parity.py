@@ -106,6 +106,13 @@ def prod_env(folder: Path) -> Path:
     return folder
 
 
+def helm_run_command(helm_run: str, entry: str, suite: str, max_eval_instances: int) -> list[str]:
+    """``helm-run`` on one run entry with the bundled weights, HELM's cache off, one thread."""
+    model = f"{',' if ':' in entry else ':'}model={MODEL}"  # `gsm` takes its arguments after a colon
+    return [helm_run, "--run-entries", entry + model, "--suite", suite, "--max-eval-instances",
+            str(max_eval_instances), "--disable-cache", "-n", "1"]
+
+
 # --- one run's files ------------------------------------------------------------------------
 
 @dataclass

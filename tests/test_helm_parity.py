@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from filelock import FileLock
 
-from tests.helm_parity import MODEL, RunFiles, build_mirror, compare_runs, place_for_helm, prod_env
+from tests.helm_parity import RunFiles, build_mirror, compare_runs, helm_run_command, place_for_helm, prod_env
 
 REPO = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).parent / "data" / "helm_reference"
@@ -173,11 +173,8 @@ def live_helm_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[[dict[st
                                 dirs_exist_ok=True)
                 place_for_helm(mirror, base / "benchmark_output")
                 prod_env(base / "prod_env")
-                entry = str(case["entry"])
-                command = [str(Path(sys.executable).parent / "helm-run"), "--run-entries",
-                           f"{entry}{',' if ':' in entry else ':'}model={MODEL}", "--suite", "live",
-                           "--max-eval-instances", str(case.get("max_eval_instances", MAX_EVAL_INSTANCES)),
-                           "--disable-cache", "-n", "1"]
+                command = helm_run_command(str(Path(sys.executable).parent / "helm-run"), str(case["entry"]),
+                                           "live", int(case.get("max_eval_instances", MAX_EVAL_INSTANCES)))
                 done = subprocess.run(command, cwd=base, capture_output=True, text=True, timeout=1800,
                                       env={**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
                 assert folder.is_dir(), f"helm-run wrote no {folder.name}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}"

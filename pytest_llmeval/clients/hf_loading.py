@@ -45,6 +45,11 @@ class WeightsSource:
     def gguf_path(self) -> Path | None:
         return Path(self.path) / self.gguf_file if self.gguf_file else None
 
+    @property
+    def label(self) -> str:
+        """How logs and load counts name the weights: the GGUF file, else the folder or repo."""
+        return self.gguf_file or self.path
+
 
 def resolve_source(pretrained: str, gguf_file: str | None = None, revision: str | None = None) -> WeightsSource:
     """Turn ``package:<module>`` into the module's folder, found without importing it."""
@@ -207,11 +212,10 @@ def load_model(source: WeightsSource, kwargs: dict[str, Any], device: str, half_
             model.eval()
             if half_on_cpu:
                 project_in_float32(model)
-                _warn_if_slow_on_this_cpu(model, source.gguf_file or source.path)
+                _warn_if_slow_on_this_cpu(model, source.label)
             _MODELS[key] = model
-            label = source.gguf_file or source.path
-            _LOAD_COUNTS[label] = _LOAD_COUNTS.get(label, 0) + 1
-            log.info("loaded model %s on %s in %.2f s", label, device, time.perf_counter() - started)
+            _LOAD_COUNTS[source.label] = _LOAD_COUNTS.get(source.label, 0) + 1
+            log.info("loaded model %s on %s in %.2f s", source.label, device, time.perf_counter() - started)
         return _MODELS[key]
 
 
@@ -258,9 +262,8 @@ def _hidden_in_float32(module: Any, args: tuple[Any, ...]) -> tuple[Any, ...]:
 def load_count(source: WeightsSource) -> int:
     """How many times this process loaded ``source``'s weights (more than once only after an
     eviction)."""
-    label = source.gguf_file or source.path
     with _LOCK:
-        return _LOAD_COUNTS.get(label, 0)
+        return _LOAD_COUNTS.get(source.label, 0)
 
 
 def load_generation_config(source: WeightsSource) -> Any:
@@ -295,7 +298,7 @@ def _evict_for_one_more() -> None:
     while _MODELS and len(_MODELS) >= max_resident_models():
         key = next(iter(_MODELS))
         model = _MODELS.pop(key)
-        log.info("unloading model %s to stay within %d resident models", key[0].gguf_file or key[0].path,
+        log.info("unloading model %s to stay within %d resident models", key[0].label,
                  max_resident_models())
         del model
         import gc
